@@ -1,0 +1,210 @@
+"""Run one backtest spec on catalog data through Nautilus's BacktestNode."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import pandas as pd
+from nautilus_trader.backtest.node import BacktestNode
+from nautilus_trader.config import (
+    BacktestDataConfig,
+    BacktestEngineConfig,
+    BacktestRunConfig,
+    BacktestVenueConfig,
+    ImportableStrategyConfig,
+    LoggingConfig,
+)
+from nautilus_trader.model.data import Bar
+from nautilus_trader.model.identifiers import Venue
+from nautilus_trader.persistence.catalog import ParquetDataCatalog
+
+from quantdesk.backtest.results import BacktestResult, load_result, store_result
+from quantdesk.backtest.statistics import (
+    equity_curve,
+    normalize_fills,
+    normalize_positions,
+    summarize,
+    unrealized_pnl,
+)
+
+from quantdesk.backtest.strategy_loading import build_strategy_config, config_path, resolve_strategy
+from quantdesk.catalog.columns import read_bar_columns
+from quantdesk.catalog.instruments import is_tradeable
+from quantdesk.catalog.manifest import read_manifest
+from quantdesk.catalog.queries import bar_types, load_instrument
+from quantdesk.catalog.store import bar_files, catalog_root, verify
+from quantdesk.config.backtest import BacktestSpec
+from quantdesk.errors import QuantDeskError
+
+
+def _strategy_parameters(spec: BacktestSpec, config_cls: type) -> dict:
+    """Fill ``instrument_id``/``bar_type`` from the spec when the strategy takes them."""
+    parameters = dict(spec.parameters)
+    fields = set(config_cls.__struct_fields__)
+    if "instrument_id" in fields:
+        parameters.setdefault("instrument_id", spec.instrument_ids[0])
+    if "bar_type" in fields:
+        parameters.setdefault("bar_type", spec.bar_types[0])
+    return parameters
+
+
+def _check_against_catalog(spec: BacktestSpec, catalog: ParquetDataCatalog, root: Path) -> None:
+    for instrument_id in spec.instrument_ids:
+        instrument = load_instrument(catalog, instrument_id)
+        if not is_tradeable(instrument):
+            raise QuantDeskError(f"Instrument {instrument_id} is an index level and cannot be traded: pick a tradeable one")
+    stored = bar_types(catalog)
+    manifest = read_manifest(root)
+    start, end = spec.period()
+    for bar_type in spec.bar_types:
+        if bar_type not in stored:
+            have = ", ".join(b for b in stored if b.startswith(bar_type.split("-", 1)[0] + "-")) or "none"
+            raise QuantDeskError(f"No bars {bar_type} in the catalog: bar types for this instrument: {have}")
+        dataset = manifest.dataset(bar_type) if manifest else None
+        if dataset is None:
+            continue
+        first, last = pd.Timestamp(dataset.start), pd.Timestamp(dataset.end)
+        if (start is not None and start > last) or (end is not None and end < first):
+            raise QuantDeskError(
+                f"No bars {bar_type} between {spec.start} and {spec.end}: the catalog has {first.date()} to {last.date()}"
+            )
+
+
+def normalize_orders(report: pd.DataFrame) -> pd.DataFrame:
+    """Return the orders report with Nautilus objects turned into strings (storable as Parquet)."""
+    frame = report.reset_index()
+    for column in frame.columns:
+        if frame[column].dtype == object:
+            frame[column] = frame[column].astype(str)
+    return frame
+
+
+def _plain(value):
+    """Turn NaN/inf into None so the summary is strict JSON."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def build_run_config(spec: BacktestSpec, root: Path, log_level: str = "ERROR") -> BacktestRunConfig:
+    """Return the Nautilus run config equivalent to ``spec`` on the catalog at ``root``."""
+    _, config_cls = resolve_strategy(spec.strategy)
+    parameters = _strategy_parameters(spec, config_cls)
+    build_strategy_config(config_cls, parameters)  # fail here, with a clear message, not inside the node
+    start, end = spec.period()
+    return BacktestRunConfig(
+        engine=BacktestEngineConfig(
+            strategies=[
+                ImportableStrategyConfig(
+                    strategy_path=spec.strategy,
+                    config_path=config_path(config_cls),
+                    config=parameters,
+                )
+            ],
+            logging=LoggingConfig(log_level=log_level),
+        ),
+        venues=[
+            BacktestVenueConfig(
+                name=spec.venue,
+                oms_type=spec.oms_type,
+                account_type=spec.account_type,
+                base_currency=spec.currency,
+                starting_balances=[f"{spec.starting_capital} {spec.currency}"],
+                bar_execution=True,
+            )
+        ],
+        data=[
+            BacktestDataConfig(
+                catalog_path=str(root),
+                data_cls=Bar,
+                instrument_ids=list(spec.instrument_ids),
+                bar_types=spec.bar_types,
+                start_time=start.isoformat() if start is not None else None,
+                end_time=end.isoformat() if end is not None else None,
+            )
+        ],
+        raise_exception=True,
+        dispose_on_completion=False,
+    )
+
+
+def run_backtest(
+    spec: BacktestSpec,
+    catalog: str | Path | None = None,
+    force: bool = False,
+    log_level: str = "ERROR",
+) -> BacktestResult:
+    """Run ``spec`` on the catalog, store the result under the catalog root, and return it.
+
+    A spec that has already run (same content hash) is read back instead of rerun.
+
+    Parameters
+    ----------
+    spec : BacktestSpec
+    catalog : str or Path, optional
+        Catalog root; defaults to the configured one.
+    force : bool
+        Run again even when a stored result exists, replacing it.
+    log_level : str
+        Nautilus log level during the run.
+
+    Returns
+    -------
+    BacktestResult
+    """
+    spec.check()
+    root = catalog_root(catalog)
+    if not force:
+        stored = load_result(root, spec.id)
+        if stored is not None:
+            return stored
+    verify(root)
+    parquet = ParquetDataCatalog(str(root))
+    _check_against_catalog(spec, parquet, root)
+    run_config = build_run_config(spec, root, log_level=log_level)
+
+    started = time.perf_counter()
+    node = BacktestNode(configs=[run_config])
+    try:
+        try:
+            node.run()
+        except QuantDeskError:
+            raise
+        except Exception as error:
+            raise QuantDeskError(f"Backtest {spec.id[:12]} of {spec.strategy} failed: {type(error).__name__}: {error}") from error
+        engine = node.get_engine(run_config.id)
+        elapsed = time.perf_counter() - started
+        trader = engine.trader
+        fills = normalize_fills(trader.generate_fills_report())
+        positions = normalize_positions(trader.generate_positions_report())
+        orders = normalize_orders(trader.generate_orders_report())
+        account = trader.generate_account_report(Venue(spec.venue))
+        ending_balance = float(str(account["total"].iloc[-1]).split(" ")[0]) if len(account) else spec.starting_capital
+        nautilus_result = engine.get_result()
+        nautilus_stats = {"pnls": nautilus_result.stats_pnls, "returns": nautilus_result.stats_returns}
+        bars_seen = engine.iteration
+    finally:
+        node.dispose()
+
+    start, end = spec.period()
+    closes = {
+        bar_type.split("-", 1)[0]: read_bar_columns(bar_files(root, bar_type), start, end, columns=("close",))["close"]
+        for bar_type in spec.bar_types
+    }
+    if not any(len(c) for c in closes.values()):
+        raise QuantDeskError(f"No bars {', '.join(spec.bar_types)} between {spec.start} and {spec.end}: widen the period")
+    equity = equity_curve(spec.starting_capital, fills, closes)
+    summary = summarize(
+        spec, equity, fills, positions, ending_balance, unrealized_pnl(positions, closes), _plain(nautilus_stats)
+    )
+    summary["run_seconds"] = elapsed
+    summary["bars"] = int(bars_seen)
+    result = BacktestResult(
+        spec=spec, summary=summary, equity=equity, orders=orders, fills=fills, positions=positions
+    )
+    store_result(root, result)
+    return result

@@ -1,0 +1,193 @@
+"""Equity curve and summary statistics of a finished run, computed from its fills.
+
+Everything here is vectorized over the run's fills and bar closes, so it costs a
+few milliseconds however many bars the run had.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from quantdesk.config.backtest import BacktestSpec
+
+TRADING_DAYS = 252
+
+
+def _money(values: pd.Series) -> np.ndarray:
+    """Parse Nautilus ``Money``/``Price`` strings such as ``"0.40 USD"`` to floats."""
+    return values.astype(str).str.split(" ", n=1).str[0].astype(float).to_numpy()
+
+
+def normalize_fills(report: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per fill: time, instrument, side, signed quantity, price, commission, ids."""
+    columns = ["ts_event", "instrument_id", "side", "quantity", "price", "commission", "client_order_id", "trade_id"]
+    if report.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+    frame = report.reset_index()
+    quantity = frame["last_qty"].astype(str).astype(float)
+    side = frame["order_side"].astype(str)
+    out = pd.DataFrame(
+        {
+            "ts_event": frame["ts_event"],
+            "instrument_id": frame["instrument_id"].astype(str),
+            "side": side,
+            "quantity": np.where(side == "BUY", quantity, -quantity),
+            "price": frame["last_px"].astype(str).astype(float),
+            "commission": _money(frame["commission"]),
+            "client_order_id": frame["client_order_id"].astype(str),
+            "trade_id": frame["trade_id"].astype(str),
+        }
+    )
+    return out.sort_values("ts_event", kind="stable").reset_index(drop=True)
+
+
+def normalize_positions(report: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per position (closed round trips and any still open)."""
+    columns = [
+        "position_id", "instrument_id", "entry", "quantity", "open_quantity", "opened", "closed",
+        "avg_px_open", "avg_px_close", "realized_pnl", "realized_return", "commissions", "is_open",
+    ]
+    if report.empty:
+        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
+    frame = report.reset_index()
+    commissions = frame["commissions"].map(lambda items: sum(float(str(m).split(" ")[0]) for m in (items or [])))
+    return pd.DataFrame(
+        {
+            "position_id": frame["position_id"].astype(str),
+            "instrument_id": frame["instrument_id"].astype(str),
+            "entry": frame["entry"].astype(str),
+            "quantity": frame["peak_qty"].astype(str).astype(float),
+            "open_quantity": frame["quantity"].astype(str).astype(float),
+            "opened": frame["ts_opened"],
+            "closed": frame["ts_closed"],
+            "avg_px_open": frame["avg_px_open"].astype(float),
+            "avg_px_close": frame["avg_px_close"].astype(float),
+            "realized_pnl": _money(frame["realized_pnl"]),
+            "realized_return": frame["realized_return"].astype(float),
+            "commissions": commissions.astype(float),
+            "is_open": frame["side"].astype(str) != "FLAT",
+        }
+    ).sort_values("opened", kind="stable").reset_index(drop=True)
+
+
+def equity_curve(starting_capital: float, fills: pd.DataFrame, closes: dict[str, pd.Series]) -> pd.Series:
+    """Mark the account to market at every bar close.
+
+    equity(t) = starting capital - sum of (signed quantity x price + commission) of fills
+    up to t + sum over instruments of position(t) x close(t).
+
+    Parameters
+    ----------
+    starting_capital : float
+    fills : pandas.DataFrame
+        Output of :func:`normalize_fills`.
+    closes : dict of str to Series
+        Close prices per instrument id, indexed by bar close time.
+    """
+    timeline = pd.DatetimeIndex(sorted(set().union(*[s.index for s in closes.values()])), name="time")
+    equity = pd.Series(float(starting_capital), index=timeline)
+    if fills.empty:
+        return equity.rename("equity")
+    cash_flow = -(fills["quantity"] * fills["price"]) - fills["commission"]
+    fill_times = pd.DatetimeIndex(fills["ts_event"])
+    # Fills stamped at a bar's close belong to that bar: count them at or before it.
+    position_at = np.searchsorted(timeline.asi8, fill_times.asi8, side="left")
+    cash = np.zeros(len(timeline))
+    np.add.at(cash, np.minimum(position_at, len(timeline) - 1), cash_flow.to_numpy())
+    equity += np.cumsum(cash)
+    for instrument_id, close in closes.items():
+        mine = (fills["instrument_id"] == instrument_id).to_numpy()
+        held = np.zeros(len(timeline))
+        np.add.at(held, np.minimum(position_at[mine], len(timeline) - 1), fills["quantity"].to_numpy()[mine])
+        marks = close.reindex(timeline).ffill().fillna(0.0).to_numpy()
+        equity += np.cumsum(held) * marks
+    return equity.rename("equity")
+
+
+def unrealized_pnl(positions: pd.DataFrame, closes: dict[str, pd.Series]) -> float:
+    """Return the open positions' P&L against each instrument's last close."""
+    if positions.empty:
+        return 0.0
+    total = 0.0
+    for row in positions[positions["is_open"].astype(bool)].itertuples():
+        sign = 1.0 if row.entry == "BUY" else -1.0
+        last = closes[row.instrument_id].iloc[-1]
+        total += sign * row.open_quantity * (last - row.avg_px_open)
+    return total
+
+
+def drawdown(equity: pd.Series) -> pd.Series:
+    """Return the fractional drawdown from the running peak (0 at a new high, negative below it)."""
+    return (equity / equity.cummax() - 1.0).rename("drawdown")
+
+
+def daily_returns(equity: pd.Series) -> pd.Series:
+    """Return returns of the end-of-day equity (intraday curves are sampled at each day's last bar)."""
+    daily = equity.groupby(equity.index.normalize()).last()
+    return daily.pct_change().dropna()
+
+
+def monthly_returns(equity: pd.Series) -> pd.DataFrame:
+    """Return a year x month table of compounded returns."""
+    month_end = equity.groupby([equity.index.year, equity.index.month]).last()
+    previous = month_end.shift(1)
+    previous.iloc[0] = equity.iloc[0]
+    returns = (month_end / previous - 1.0).rename("return")
+    returns.index.names = ["year", "month"]
+    return returns.unstack("month").reindex(columns=range(1, 13))
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if value is not None and math.isfinite(value) else None
+
+
+def summarize(
+    spec: BacktestSpec,
+    equity: pd.Series,
+    fills: pd.DataFrame,
+    positions: pd.DataFrame,
+    ending_balance: float,
+    unrealized_pnl: float,
+    nautilus: dict[str, Any],
+) -> dict[str, Any]:
+    """Return the run's headline numbers as plain JSON-able values."""
+    returns = daily_returns(equity)
+    years = max((equity.index[-1] - equity.index[0]).days / 365.25, 1 / 365.25) if len(equity) > 1 else float("nan")
+    ending = float(equity.iloc[-1])
+    total_return = ending / spec.starting_capital - 1.0
+    mean, std = returns.mean(), returns.std(ddof=1)
+    downside = np.sqrt(np.mean(np.minimum(returns.to_numpy(), 0.0) ** 2)) if len(returns) else float("nan")
+    dd = drawdown(equity)
+    closed = positions[~positions["is_open"].astype(bool)] if len(positions) else positions
+    wins = closed["realized_pnl"][closed["realized_pnl"] > 0] if len(closed) else pd.Series(dtype=float)
+    losses = closed["realized_pnl"][closed["realized_pnl"] < 0] if len(closed) else pd.Series(dtype=float)
+    cagr = (ending / spec.starting_capital) ** (1.0 / years) - 1.0 if ending > 0 and years == years else float("nan")
+    max_dd = float(dd.min()) if len(dd) else 0.0
+    return {
+        "starting_capital": spec.starting_capital,
+        "ending_equity": ending,
+        "ending_balance": ending_balance,
+        # Nautilus books commissions into realized P&L; report it gross so that
+        # ending equity = starting capital + realized + unrealized - commissions.
+        "realized_pnl": float((positions["realized_pnl"] + positions["commissions"]).sum()) if len(positions) else 0.0,
+        "unrealized_pnl": unrealized_pnl,
+        "commissions": float(fills["commission"].sum()) if len(fills) else 0.0,
+        "total_return": total_return,
+        "cagr": _finite(cagr),
+        "annual_volatility": _finite(std * np.sqrt(TRADING_DAYS)),
+        "sharpe": _finite(mean / std * np.sqrt(TRADING_DAYS)) if std and std > 0 else None,
+        "sortino": _finite(mean / downside * np.sqrt(TRADING_DAYS)) if downside and downside > 0 else None,
+        "max_drawdown": max_dd,
+        "calmar": _finite(cagr / -max_dd) if max_dd < 0 else None,
+        "round_trips": int(len(closed)),
+        "win_rate": _finite(len(wins) / len(closed)) if len(closed) else None,
+        "profit_factor": _finite(wins.sum() / -losses.sum()) if len(losses) and losses.sum() < 0 else None,
+        "fills": int(len(fills)),
+        "first_bar": equity.index[0].isoformat() if len(equity) else None,
+        "last_bar": equity.index[-1].isoformat() if len(equity) else None,
+        "nautilus": nautilus,
+    }

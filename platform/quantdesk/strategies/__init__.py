@@ -1,0 +1,1 @@
+"""Strategies as ``<Name>Config`` + ``<Name>`` pairs, addressed by ``module:Class`` path."""
