@@ -1,0 +1,148 @@
+"""The ``quantdesk`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from quantdesk.errors import QuantDeskError
+
+
+def _catalog_sample(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from quantdesk.catalog.sample import build_sample_catalog
+
+    with tqdm(total=7, desc="sample catalog", unit="step", disable=None) as bar:
+        def step(description: str) -> None:
+            bar.set_postfix_str(description)
+            bar.update(1)
+
+        root, written = build_sample_catalog(args.catalog, rebuild=args.rebuild, progress=step)
+    print(f"{'Wrote' if written else 'Already complete:'} sample catalog at {root}")
+    return 0
+
+
+def _catalog_show(args: argparse.Namespace) -> int:
+    from quantdesk.catalog.store import catalog_root, verify
+
+    root = catalog_root(args.catalog)
+    manifest = verify(root)
+    print(f"catalog {root}")
+    print("instruments: " + ", ".join(manifest.instruments))
+    for d in manifest.datasets:
+        flag = "  [synthetic]" if d.synthetic else ""
+        print(f"  {d.bar_type:40s} {d.rows:>8,d} bars  {d.start[:10]} → {d.end[:10]}  {d.source}{flag}")
+    return 0
+
+
+def _backtest_run(args: argparse.Namespace) -> int:
+    from quantdesk.backtest import run_backtest
+    from quantdesk.config.backtest import BacktestSpec
+
+    spec = BacktestSpec.load(args.spec)
+    result = run_backtest(spec, catalog=args.catalog, force=args.force)
+    summary = {k: v for k, v in result.summary.items() if k != "nautilus"}
+    if args.json:
+        print(json.dumps({"run_id": result.run_id, **summary}, indent=2, default=str))
+    else:
+        print(f"run {result.run_id}")
+        for key, value in summary.items():
+            print(f"  {key:18s} {value:,.4f}" if isinstance(value, float) else f"  {key:18s} {value}")
+    return 0
+
+
+def _backtest_list(args: argparse.Namespace) -> int:
+    from quantdesk.backtest import list_runs
+    from quantdesk.catalog.store import catalog_root
+
+    runs = list_runs(catalog_root(args.catalog))
+    if runs.empty:
+        print("no stored runs: run one with `quantdesk backtest run SPEC`")
+        return 0
+    runs["run_id"] = runs["run_id"].str[:12]
+    print(runs.drop(columns=["created"]).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def _jobs_run(args: argparse.Namespace) -> int:
+    from quantdesk.jobs import run_job
+
+    record = run_job(args.name, dict(args.parameter or []), catalog=args.catalog)
+    print(f"{record.status}: {record.folder}")
+    return 0 if record.status == "succeeded" else 1
+
+
+def _jobs_list(args: argparse.Namespace) -> int:
+    from quantdesk.jobs import available_jobs, list_job_runs
+
+    runs = list_job_runs(args.name, catalog=args.catalog)
+    if runs.empty:
+        print("no job runs yet; jobs: " + ", ".join(available_jobs()))
+        return 0
+    print(runs.to_string(index=False))
+    return 0
+
+
+def _up(args: argparse.Namespace) -> int:
+    from quantdesk.launcher import run_platform
+
+    return run_platform(skip_sample=args.no_sample)
+
+
+def parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``quantdesk`` command."""
+    root = argparse.ArgumentParser(prog="quantdesk", description="QuantDesk research and trading platform")
+    commands = root.add_subparsers(dest="command", required=True)
+
+    def with_catalog(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--catalog", help="catalog root (default: QUANTDESK_CATALOG or <repo>/catalog)")
+        return p
+
+    catalog = commands.add_parser("catalog", help="market data catalog").add_subparsers(dest="action", required=True)
+    sample = with_catalog(catalog.add_parser("sample", help="write the embedded sample catalog (no-op when complete)"))
+    sample.add_argument("--rebuild", action="store_true", help="replace existing market data")
+    sample.set_defaults(handler=_catalog_sample)
+    with_catalog(catalog.add_parser("show", help="list instruments and datasets")).set_defaults(handler=_catalog_show)
+
+    backtest = commands.add_parser("backtest", help="backtests").add_subparsers(dest="action", required=True)
+    run = with_catalog(backtest.add_parser("run", help="run a spec file (.json or .yaml)"))
+    run.add_argument("spec", help="path of the backtest spec")
+    run.add_argument("--force", action="store_true", help="run again even when a stored result exists")
+    run.add_argument("--json", action="store_true", help="print the summary as JSON")
+    run.set_defaults(handler=_backtest_run)
+    with_catalog(backtest.add_parser("list", help="list stored runs")).set_defaults(handler=_backtest_list)
+
+    jobs = commands.add_parser("jobs", help="scheduled report notebooks").add_subparsers(dest="action", required=True)
+    job_run = with_catalog(jobs.add_parser("run", help="execute notebooks/reports/NAME.ipynb with papermill"))
+    job_run.add_argument("name", help="job name (a notebook stem in notebooks/reports/)")
+    job_run.add_argument(
+        "-p", "--parameter", nargs=2, action="append", metavar=("KEY", "VALUE"), help="override a parameter"
+    )
+    job_run.set_defaults(handler=_jobs_run)
+    job_list = with_catalog(jobs.add_parser("list", help="list past job runs"))
+    job_list.add_argument("name", nargs="?", help="only this job")
+    job_list.set_defaults(handler=_jobs_list)
+
+    up = commands.add_parser("up", help="start JupyterLab, the Panel apps and Dask; Ctrl-C stops all")
+    up.add_argument("--no-sample", action="store_true", help="do not build the sample catalog when it is missing")
+    up.set_defaults(handler=_up)
+    return root
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; user errors print one line and exit with status 2."""
+    args = parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except QuantDeskError as error:
+        print(f"quantdesk: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

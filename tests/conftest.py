@@ -1,0 +1,50 @@
+"""Fixtures shared by every suite: one sample catalog and one demo run per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from quantdesk.backtest import run_backtest
+from quantdesk.backtest.examples import demo_spec
+from quantdesk.testing import sample_catalog
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPOSITORY / "tests" / "artifacts"
+SHARED_DATA = REPOSITORY.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def catalog_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A sample catalog built once per session; tests must not modify it."""
+    return sample_catalog(tmp_path_factory.mktemp("catalog"))
+
+
+@pytest.fixture(scope="session")
+def demo_result(catalog_root: Path):
+    """The demo backtest, run once per session on the session catalog."""
+    return run_backtest(demo_spec(), catalog=catalog_root)
+
+
+@pytest.fixture()
+def catalog_env(catalog_root: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point QUANTDESK_CATALOG at the session catalog for this test (and its subprocesses)."""
+    monkeypatch.setenv("QUANTDESK_CATALOG", str(catalog_root))
+    return catalog_root
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """Folder for screenshots and other files a person may want to look at after a run."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    return ARTIFACTS
+
+
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    """Environment for child processes: the repository's kernels visible, overrides applied."""
+    env = dict(os.environ)
+    env["JUPYTER_PATH"] = str(REPOSITORY)
+    env.update(overrides)
+    return env
