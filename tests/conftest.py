@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -40,11 +39,3 @@ def artifacts() -> Path:
     """Folder for screenshots and other files a person may want to look at after a run."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
-
-
-def subprocess_env(**overrides: str) -> dict[str, str]:
-    """Environment for child processes: the repository's kernels visible, overrides applied."""
-    env = dict(os.environ)
-    env["JUPYTER_PATH"] = str(REPOSITORY)
-    env.update(overrides)
-    return env

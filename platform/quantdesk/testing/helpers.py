@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import time
@@ -10,6 +11,7 @@ import urllib.request
 from pathlib import Path
 
 from quantdesk.catalog.sample import build_sample_catalog
+from quantdesk.config.settings import REPOSITORY_ROOT
 
 _BUILT: dict[int, Path] = {}
 
@@ -53,3 +55,11 @@ def wait_for_http(url: str, timeout: float = 60.0) -> int:
             last = error
             time.sleep(0.25)
     raise TimeoutError(f"{url} did not answer within {timeout}s ({last})")
+
+
+def subprocess_env(**overrides: str) -> dict[str, str]:
+    """Return the environment for a child process: the repository's Jupyter kernel visible, overrides applied."""
+    env = dict(os.environ)
+    env["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(REPOSITORY_ROOT), env.get("JUPYTER_PATH")]))
+    env.update(overrides)
+    return env
