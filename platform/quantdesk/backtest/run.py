@@ -207,4 +207,4 @@ def run_backtest(
         spec=spec, summary=summary, equity=equity, orders=orders, fills=fills, positions=positions
     )
     store_result(root, result)
-    return result
+    return load_result(root, spec.id)  # the stored copy, so fresh and cached runs look alike

@@ -14,7 +14,7 @@ from quantdesk.catalog.store import bar_files
 from quantdesk.errors import QuantDeskError
 
 
-def instruments(catalog: ParquetDataCatalog) -> list[Instrument]:
+def list_instruments(catalog: ParquetDataCatalog) -> list[Instrument]:
     """Return every instrument in the catalog, sorted by id."""
     return sorted(catalog.instruments(), key=lambda i: str(i.id))
 
@@ -29,7 +29,7 @@ def load_instrument(catalog: ParquetDataCatalog, instrument_id: str) -> Instrume
         ) from None
     found = catalog.instruments(instrument_ids=[str(parsed)])
     if not found:
-        known = ", ".join(str(i.id) for i in instruments(catalog)) or "none"
+        known = ", ".join(str(i.id) for i in list_instruments(catalog)) or "none"
         raise QuantDeskError(f"Unknown instrument {instrument_id!r}: the catalog has {known}")
     return found[0]
 

@@ -34,7 +34,8 @@ class BacktestSpec(NautilusConfig, frozen=True):
         Fields of the strategy's config. ``instrument_id`` and ``bar_type`` are filled
         from this spec when the config has them and they are not given.
     start, end : str, optional
-        Inclusive ISO 8601 bounds (UTC when no zone is given); None means all the data.
+        Inclusive ISO 8601 bounds (UTC when no zone is given); a bare ``end`` date includes
+        that whole day. None means all the data.
     starting_capital : float
         Starting balance of the account, in ``currency``.
     currency : str
@@ -87,7 +88,11 @@ class BacktestSpec(NautilusConfig, frozen=True):
                 stamp = pd.Timestamp(raw)
             except (ValueError, TypeError):
                 raise QuantDeskError(f"Bad {name} date {raw!r}: write it as ISO 8601, e.g. 2010-01-31") from None
-            bounds.append(stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC"))
+            stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+            if name == "end" and ":" not in str(raw):
+                # A bare date means the whole day: include that day's closing bar.
+                stamp = stamp + pd.Timedelta(days=1) - pd.Timedelta(1, unit="ns")
+            bounds.append(stamp)
         start, end = bounds
         if start is not None and end is not None and start >= end:
             raise QuantDeskError(f"Empty date range: start {self.start} is not before end {self.end}")

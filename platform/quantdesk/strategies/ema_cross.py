@@ -30,6 +30,9 @@ class EMACrossConfig(StrategyConfig, frozen=True):
         Bars in the slow EMA; must exceed ``fast_period``.
     allow_short : bool
         Go short on a downward cross instead of only closing the long (needs a MARGIN account).
+    close_positions_on_stop : bool
+        Flatten at the last price when the strategy stops (the end of a backtest); when False,
+        positions stay open and the result carries their unrealized P&L.
     """
 
     instrument_id: InstrumentId
@@ -38,6 +41,7 @@ class EMACrossConfig(StrategyConfig, frozen=True):
     fast_period: PositiveInt = 10
     slow_period: PositiveInt = 20
     allow_short: bool = False
+    close_positions_on_stop: bool = True
 
     def __post_init__(self) -> None:
         if self.fast_period >= self.slow_period:
@@ -50,7 +54,8 @@ class EMACross(Strategy):
     """Trade the crossings of a fast and a slow exponential moving average with market orders.
 
     An upward cross opens (or flips to) a long of ``trade_size``; a downward cross closes
-    the long, and when ``allow_short`` is set, opens a short. Positions are closed on stop.
+    the long, and when ``allow_short`` is set, opens a short. Positions are closed on stop unless
+    ``close_positions_on_stop`` is False.
     """
 
     def __init__(self, config: EMACrossConfig) -> None:
@@ -95,7 +100,8 @@ class EMACross(Strategy):
 
     def on_stop(self) -> None:
         self.cancel_all_orders(self.config.instrument_id)
-        self.close_all_positions(self.config.instrument_id)
+        if self.config.close_positions_on_stop:
+            self.close_all_positions(self.config.instrument_id)
 
     def on_reset(self) -> None:
         self.fast.reset()

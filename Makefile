@@ -1,0 +1,48 @@
+# QuantDesk: `make up` runs the platform, `make test` runs every test suite.
+# Both bootstrap .venv on a fresh machine and do nothing extra when it is current.
+
+VENV    := .venv
+PYTHON  := $(VENV)/bin/python
+STAMP   := $(VENV)/.installed
+# The repository's Jupyter kernel (kernels/quantdesk) is found through JUPYTER_PATH.
+export JUPYTER_PATH := $(CURDIR)$(if $(JUPYTER_PATH),:$(JUPYTER_PATH))
+
+.PHONY: up test bench system-deps clean-venv
+
+up: $(STAMP)
+	$(VENV)/bin/quantdesk up
+
+test: $(STAMP) system-deps
+	$(PYTHON) -m pytest
+
+bench: $(STAMP)
+	$(PYTHON) tests/benchmarks/bench_backtest_overhead.py
+
+# The first Python >= 3.12 on PATH, then in pyenv's versions directory (nautilus_trader needs 3.12+).
+$(STAMP): pyproject.toml
+	@set -e; \
+	if [ ! -x $(PYTHON) ]; then \
+	  found=""; \
+	  for candidate in $$(for name in python3.13 python3.12 python3 python; do command -v $$name || true; done) \
+	                   $${PYENV_ROOT:-$$HOME/.pyenv}/versions/*/bin/python3; do \
+	    if [ -x "$$candidate" ] && "$$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then \
+	      found=$$candidate; break; \
+	    fi; \
+	  done; \
+	  if [ -z "$$found" ]; then echo "No Python >= 3.12 on PATH or under pyenv: install one (e.g. pyenv install 3.12)" >&2; exit 1; fi; \
+	  echo "Creating $(VENV) with $$found"; \
+	  "$$found" -m venv $(VENV); \
+	fi
+	$(PYTHON) -m pip install --quiet --upgrade pip
+	$(PYTHON) -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+# Debian's Chromium drives the dashboard tests (Playwright's own browser download cannot work offline).
+system-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "Installing Debian's chromium for the browser tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+
+clean-venv:
+	rm -rf $(VENV)

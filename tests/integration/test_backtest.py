@@ -1,0 +1,133 @@
+"""Backtests through quantdesk reconcile, match a hand-built Nautilus engine, and are stored by hash."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import msgspec
+import numpy as np
+import pandas as pd
+import pytest
+from nautilus_trader.backtest.engine import BacktestEngine
+from nautilus_trader.config import BacktestEngineConfig, LoggingConfig
+from nautilus_trader.model.currencies import USD
+from nautilus_trader.model.data import BarType
+from nautilus_trader.model.enums import AccountType, OmsType
+from nautilus_trader.model.identifiers import InstrumentId, Venue
+from nautilus_trader.model.objects import Money
+
+from quantdesk.backtest import list_runs, load_result, run_backtest
+from quantdesk.backtest.examples import demo_spec
+from quantdesk.backtest.statistics import normalize_fills
+from quantdesk.catalog import bars_frame, load_instrument, open_catalog
+from quantdesk.strategies.ema_cross import EMACross, EMACrossConfig
+
+
+def hand_equity(starting_capital: float, fills: pd.DataFrame, closes: pd.Series) -> pd.Series:
+    """Mark to market bar by bar with a plain loop: the reference for the vectorized curve."""
+    cash, held, values, queue = starting_capital, 0.0, [], list(fills.itertuples())
+    for stamp, close in closes.items():
+        while queue and queue[0].ts_event <= stamp:
+            fill = queue.pop(0)
+            cash -= fill.quantity * fill.price + fill.commission
+            held += fill.quantity
+        values.append(cash + held * close)
+    return pd.Series(values, index=closes.index)
+
+
+def check_reconciles(result, catalog_root: Path) -> None:
+    s = result.summary
+    # The accounting identity, from Nautilus's positions (realized) and our marks (unrealized).
+    assert s["ending_equity"] == pytest.approx(
+        s["starting_capital"] + s["realized_pnl"] + s["unrealized_pnl"] - s["commissions"], abs=0.01
+    )
+    assert result.equity.iloc[-1] == pytest.approx(s["ending_equity"], abs=1e-9)
+    # Nautilus's cash balance is equity minus the market value of what is still held.
+    closes = bars_frame(open_catalog(catalog_root), result.spec.bar_types[0], *result.spec.period())["close"]
+    held = result.fills["quantity"].sum()
+    assert s["ending_balance"] == pytest.approx(s["ending_equity"] - held * closes.iloc[-1], abs=0.01)
+    # Every filled order's fills add up to its quantity, at its average price.
+    orders = result.orders[result.orders["status"] == "FILLED"]
+    assert len(orders) == result.fills["client_order_id"].nunique() == len(result.orders)
+    by_order = result.fills.groupby("client_order_id")
+    for order in orders.itertuples():
+        fills = by_order.get_group(order.client_order_id)
+        assert fills["quantity"].abs().sum() == pytest.approx(float(order.filled_qty))
+        assert np.average(fills["price"], weights=fills["quantity"].abs()) == pytest.approx(float(order.avg_px))
+    # The stored curve equals a bar-by-bar hand computation.
+    expected = hand_equity(s["starting_capital"], result.fills, closes)
+    np.testing.assert_allclose(result.equity.to_numpy(), expected.to_numpy(), atol=1e-6)
+
+
+def test_demo_run_reconciles(demo_result, catalog_root: Path) -> None:
+    assert demo_result.summary["round_trips"] > 10
+    assert demo_result.summary["unrealized_pnl"] == 0.0  # flattened on stop
+    check_reconciles(demo_result, catalog_root)
+
+
+def test_run_ending_with_an_open_position_reconciles(demo_result, catalog_root: Path) -> None:
+    # End three days into a long trade and keep the position open on stop.
+    long_trade = demo_result.positions.iloc[len(demo_result.positions) // 2]
+    end = (long_trade["opened"] + pd.Timedelta(days=3)).date().isoformat()
+    spec = msgspec.structs.replace(
+        demo_spec(), end=end, parameters={**demo_spec().parameters, "close_positions_on_stop": False}
+    )
+    result = run_backtest(spec, catalog=catalog_root)
+    assert result.positions["is_open"].iloc[-1]
+    assert result.summary["unrealized_pnl"] != 0.0
+    check_reconciles(result, catalog_root)
+
+
+def test_same_fills_as_a_hand_built_engine(demo_result, catalog_root: Path) -> None:
+    spec = demo_result.spec
+    catalog = open_catalog(catalog_root)
+    engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR")))
+    try:
+        engine.add_venue(
+            venue=Venue("XNAS"),
+            oms_type=OmsType.NETTING,
+            account_type=AccountType.CASH,
+            base_currency=USD,
+            starting_balances=[Money(spec.starting_capital, USD)],
+            bar_execution=True,
+        )
+        engine.add_instrument(load_instrument(catalog, "AAPL.XNAS"))
+        start, end = spec.period()
+        engine.add_data(catalog.bars(bar_types=[spec.bar_types[0]], start=start, end=end))
+        engine.add_strategy(
+            EMACross(
+                EMACrossConfig(
+                    instrument_id=InstrumentId.from_str("AAPL.XNAS"),
+                    bar_type=BarType.from_str(spec.bar_types[0]),
+                    trade_size=Decimal(100),
+                    fast_period=10,
+                    slow_period=30,
+                )
+            )
+        )
+        engine.run()
+        raw = normalize_fills(engine.trader.generate_fills_report())
+    finally:
+        engine.dispose()
+    columns = ["ts_event", "side", "quantity", "price", "commission"]
+    pd.testing.assert_frame_equal(raw[columns], demo_result.fills[columns], check_dtype=False)
+    assert len(raw) > 20
+
+
+def test_result_is_stored_by_spec_hash(demo_result, catalog_root: Path) -> None:
+    folder = catalog_root / "backtests" / demo_result.run_id
+    assert {p.name for p in folder.iterdir()} >= {"spec.json", "summary.json", "equity.parquet", "fills.parquet"}
+    again = run_backtest(demo_spec(), catalog=catalog_root)  # read back, not rerun
+    assert again.summary["created"] == load_result(catalog_root, demo_result.run_id[:10]).summary["created"]
+    pd.testing.assert_series_equal(again.equity, demo_result.equity, check_freq=False, check_names=False)
+    assert demo_result.run_id in set(list_runs(catalog_root)["run_id"])
+    assert not [p for p in (catalog_root / "backtests").iterdir() if p.name.startswith(".")]
+
+
+def test_minute_bars_run(catalog_root: Path) -> None:
+    spec = msgspec.structs.replace(demo_spec(), bar_spec="1-MINUTE-LAST", start="2013-06-03", end="2013-06-07")
+    result = run_backtest(spec, catalog=catalog_root)
+    assert result.summary["bars"] == 5 * 390
+    assert result.summary["fills"] > 10
+    check_reconciles(result, catalog_root)
