@@ -45,6 +45,12 @@ def _backtest_run(args: argparse.Namespace) -> int:
     spec = BacktestSpec.load(args.spec)
     result = run_backtest(spec, catalog=args.catalog, force=args.force)
     summary = {k: v for k, v in result.summary.items() if k != "nautilus"}
+    if summary.get("halted_early"):
+        print(
+            f"quantdesk: warning: Nautilus stopped run {result.run_id[:12]} at {summary['last_bar']}, before the end "
+            "of the period (e.g. the cash balance went negative): raise starting_capital or cut trade_size",
+            file=sys.stderr,
+        )
     if args.json:
         print(json.dumps({"run_id": result.run_id, **summary}, indent=2, default=str))
     else:

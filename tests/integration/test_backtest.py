@@ -19,7 +19,7 @@ from nautilus_trader.model.objects import Money
 
 from quantdesk.backtest import list_runs, load_result, run_backtest
 from quantdesk.backtest.examples import demo_spec
-from quantdesk.backtest.statistics import normalize_fills
+from quantdesk.backtest.extract import fills_table, positions_table
 from quantdesk.catalog import bars_frame, load_instrument, open_catalog
 from quantdesk.strategies.ema_cross import EMACross, EMACrossConfig
 
@@ -107,10 +107,21 @@ def test_same_fills_as_a_hand_built_engine(demo_result, catalog_root: Path) -> N
             )
         )
         engine.run()
-        raw = normalize_fills(engine.trader.generate_fills_report())
+        raw = fills_table(engine.cache)
+        # The platform's tables carry the same numbers as Nautilus's own reports.
+        report = engine.trader.generate_fills_report().sort_values("ts_event", kind="stable")
+        assert list(raw["trade_id"]) == [str(t) for t in report["trade_id"]]
+        np.testing.assert_allclose(raw["quantity"].abs(), report["last_qty"].astype(str).astype(float))
+        np.testing.assert_allclose(raw["price"], report["last_px"].astype(str).astype(float))
+        np.testing.assert_allclose(raw["commission"], [float(str(c).split()[0]) for c in report["commission"]])
+        positions = positions_table(engine.cache)
+        nautilus_positions = engine.trader.generate_positions_report()
+        np.testing.assert_allclose(
+            sorted(positions["realized_pnl"]), sorted(float(str(m).split()[0]) for m in nautilus_positions["realized_pnl"])
+        )
     finally:
         engine.dispose()
-    columns = ["ts_event", "side", "quantity", "price", "commission"]
+    columns = ["ts_event", "side", "quantity", "price", "commission", "trade_id"]
     pd.testing.assert_frame_equal(raw[columns], demo_result.fills[columns], check_dtype=False)
     assert len(raw) > 20
 
@@ -129,5 +140,20 @@ def test_minute_bars_run(catalog_root: Path) -> None:
     spec = msgspec.structs.replace(demo_spec(), bar_spec="1-MINUTE-LAST", start="2013-06-03", end="2013-06-07")
     result = run_backtest(spec, catalog=catalog_root)
     assert result.summary["bars"] == 5 * 390
-    assert result.summary["fills"] > 10
+    assert result.summary["fills"] > 10 and not result.summary["halted_early"]
     check_reconciles(result, catalog_root)
+
+
+def test_run_halted_by_nautilus_is_flagged_and_not_marked_after_the_halt(catalog_root: Path) -> None:
+    # 100 shares at ~$433 cost more than $41,000 of cash: Nautilus stops the run at the first fill.
+    spec = msgspec.structs.replace(
+        demo_spec(), bar_spec="1-MINUTE-LAST", start=None, end=None, starting_capital=41_000.0
+    )
+    result = run_backtest(spec, catalog=catalog_root)
+    assert result.summary["halted_early"]
+    assert result.equity.index[-1] < pd.Timestamp(demo_result_last_minute(catalog_root))
+    assert result.equity.index[-1] <= result.fills["ts_event"].max() + pd.Timedelta(minutes=1)
+
+
+def demo_result_last_minute(catalog_root: Path) -> str:
+    return bars_frame(open_catalog(catalog_root), "AAPL.XNAS-1-MINUTE-LAST-EXTERNAL").index[-1].isoformat()

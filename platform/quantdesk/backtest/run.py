@@ -18,16 +18,12 @@ from nautilus_trader.config import (
 )
 from nautilus_trader.model.data import Bar
 from nautilus_trader.model.identifiers import Venue
+from nautilus_trader.model.objects import Currency
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from quantdesk.backtest.results import BacktestResult, load_result, store_result
-from quantdesk.backtest.statistics import (
-    equity_curve,
-    normalize_fills,
-    normalize_positions,
-    summarize,
-    unrealized_pnl,
-)
+from quantdesk.backtest.extract import fills_table, orders_table, positions_table
+from quantdesk.backtest.statistics import equity_curve, summarize, unrealized_pnl
 
 from quantdesk.backtest.strategy_loading import build_strategy_config, config_path, resolve_strategy
 from quantdesk.catalog.columns import read_bar_columns
@@ -70,15 +66,6 @@ def _check_against_catalog(spec: BacktestSpec, catalog: ParquetDataCatalog, root
             raise QuantDeskError(
                 f"No bars {bar_type} between {spec.start} and {spec.end}: the catalog has {first.date()} to {last.date()}"
             )
-
-
-def normalize_orders(report: pd.DataFrame) -> pd.DataFrame:
-    """Return the orders report with Nautilus objects turned into strings (storable as Parquet)."""
-    frame = report.reset_index()
-    for column in frame.columns:
-        if frame[column].dtype == object:
-            frame[column] = frame[column].astype(str)
-    return frame
 
 
 def _plain(value):
@@ -178,15 +165,17 @@ def run_backtest(
             raise QuantDeskError(f"Backtest {spec.id[:12]} of {spec.strategy} failed: {type(error).__name__}: {error}") from error
         engine = node.get_engine(run_config.id)
         elapsed = time.perf_counter() - started
-        trader = engine.trader
-        fills = normalize_fills(trader.generate_fills_report())
-        positions = normalize_positions(trader.generate_positions_report())
-        orders = normalize_orders(trader.generate_orders_report())
-        account = trader.generate_account_report(Venue(spec.venue))
-        ending_balance = float(str(account["total"].iloc[-1]).split(" ")[0]) if len(account) else spec.starting_capital
+        fills = fills_table(engine.cache)
+        positions = positions_table(engine.cache)
+        orders = orders_table(engine.cache)
+        account = engine.cache.account_for_venue(Venue(spec.venue))
+        ending_balance = account.balance_total(Currency.from_str(spec.currency)).as_double()
         nautilus_result = engine.get_result()
         nautilus_stats = {"pnls": nautilus_result.stats_pnls, "returns": nautilus_result.stats_returns}
         bars_seen = engine.iteration
+        # Nautilus halts a run early (e.g. on a negative cash balance) without raising.
+        end_ns = nautilus_result.backtest_end
+        last_processed = pd.Timestamp(end_ns, unit="ns", tz="UTC") if end_ns else pd.Timestamp.max.tz_localize("UTC")
     finally:
         node.dispose()
 
@@ -195,6 +184,8 @@ def run_backtest(
         bar_type.split("-", 1)[0]: read_bar_columns(bar_files(root, bar_type), start, end, columns=("close",))["close"]
         for bar_type in spec.bar_types
     }
+    halted_early = any(len(c) and c.index[-1] > last_processed for c in closes.values())
+    closes = {iid: c[c.index <= last_processed] for iid, c in closes.items()}  # no marks after a halt
     if not any(len(c) for c in closes.values()):
         raise QuantDeskError(f"No bars {', '.join(spec.bar_types)} between {spec.start} and {spec.end}: widen the period")
     equity = equity_curve(spec.starting_capital, fills, closes)
@@ -203,6 +194,7 @@ def run_backtest(
     )
     summary["run_seconds"] = elapsed
     summary["bars"] = int(bars_seen)
+    summary["halted_early"] = bool(halted_early)
     result = BacktestResult(
         spec=spec, summary=summary, equity=equity, orders=orders, fills=fills, positions=positions
     )

@@ -17,63 +17,6 @@ from quantdesk.config.backtest import BacktestSpec
 TRADING_DAYS = 252
 
 
-def _money(values: pd.Series) -> np.ndarray:
-    """Parse Nautilus ``Money``/``Price`` strings such as ``"0.40 USD"`` to floats."""
-    return values.astype(str).str.split(" ", n=1).str[0].astype(float).to_numpy()
-
-
-def normalize_fills(report: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per fill: time, instrument, side, signed quantity, price, commission, ids."""
-    columns = ["ts_event", "instrument_id", "side", "quantity", "price", "commission", "client_order_id", "trade_id"]
-    if report.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
-    frame = report.reset_index()
-    quantity = frame["last_qty"].astype(str).astype(float)
-    side = frame["order_side"].astype(str)
-    out = pd.DataFrame(
-        {
-            "ts_event": frame["ts_event"],
-            "instrument_id": frame["instrument_id"].astype(str),
-            "side": side,
-            "quantity": np.where(side == "BUY", quantity, -quantity),
-            "price": frame["last_px"].astype(str).astype(float),
-            "commission": _money(frame["commission"]),
-            "client_order_id": frame["client_order_id"].astype(str),
-            "trade_id": frame["trade_id"].astype(str),
-        }
-    )
-    return out.sort_values("ts_event", kind="stable").reset_index(drop=True)
-
-
-def normalize_positions(report: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per position (closed round trips and any still open)."""
-    columns = [
-        "position_id", "instrument_id", "entry", "quantity", "open_quantity", "opened", "closed",
-        "avg_px_open", "avg_px_close", "realized_pnl", "realized_return", "commissions", "is_open",
-    ]
-    if report.empty:
-        return pd.DataFrame({c: pd.Series(dtype="float64") for c in columns})
-    frame = report.reset_index()
-    commissions = frame["commissions"].map(lambda items: sum(float(str(m).split(" ")[0]) for m in (items or [])))
-    return pd.DataFrame(
-        {
-            "position_id": frame["position_id"].astype(str),
-            "instrument_id": frame["instrument_id"].astype(str),
-            "entry": frame["entry"].astype(str),
-            "quantity": frame["peak_qty"].astype(str).astype(float),
-            "open_quantity": frame["quantity"].astype(str).astype(float),
-            "opened": frame["ts_opened"],
-            "closed": frame["ts_closed"],
-            "avg_px_open": frame["avg_px_open"].astype(float),
-            "avg_px_close": frame["avg_px_close"].astype(float),
-            "realized_pnl": _money(frame["realized_pnl"]),
-            "realized_return": frame["realized_return"].astype(float),
-            "commissions": commissions.astype(float),
-            "is_open": frame["side"].astype(str) != "FLAT",
-        }
-    ).sort_values("opened", kind="stable").reset_index(drop=True)
-
-
 def equity_curve(starting_capital: float, fills: pd.DataFrame, closes: dict[str, pd.Series]) -> pd.Series:
     """Mark the account to market at every bar close.
 
@@ -84,11 +27,12 @@ def equity_curve(starting_capital: float, fills: pd.DataFrame, closes: dict[str,
     ----------
     starting_capital : float
     fills : pandas.DataFrame
-        Output of :func:`normalize_fills`.
+        Output of :func:`quantdesk.backtest.extract.fills_table`.
     closes : dict of str to Series
         Close prices per instrument id, indexed by bar close time.
     """
-    timeline = pd.DatetimeIndex(sorted(set().union(*[s.index for s in closes.values()])), name="time")
+    stamps = np.unique(np.concatenate([s.index.asi8 for s in closes.values()]))
+    timeline = pd.DatetimeIndex(pd.to_datetime(stamps, unit="ns", utc=True), name="time")
     equity = pd.Series(float(starting_capital), index=timeline)
     if fills.empty:
         return equity.rename("equity")

@@ -1,0 +1,90 @@
+"""Notebooks run through papermill on the repository kernel; jobs archive their runs."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import papermill
+import pytest
+
+from quantdesk.jobs import list_job_runs, run_job
+from quantdesk.testing import subprocess_env
+
+pytestmark = pytest.mark.notebooks
+ROOT = Path(__file__).resolve().parents[2]
+SMOKE = {"start": "2011-01-01", "end": "2012-06-30", "fast_period": 5, "slow_period": 15}
+
+
+@pytest.fixture()
+def repository_kernel(monkeypatch: pytest.MonkeyPatch, catalog_env: Path) -> Path:
+    monkeypatch.setenv("JUPYTER_PATH", str(ROOT))
+    return catalog_env
+
+
+def test_quickstart_runs_on_the_repository_kernel(repository_kernel: Path, tmp_path: Path) -> None:
+    output = tmp_path / "quickstart.ipynb"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks/research/01_quickstart.ipynb"),
+        str(output),
+        parameters=SMOKE,
+        kernel_name="quantdesk",
+        cwd=str(ROOT / "notebooks/research"),
+        progress_bar=False,
+    )
+    book = nbformat.read(output, as_version=4)
+    executed = [c for c in book.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in executed)
+    # The last cell displays the Performance Viewer (a Panel/Bokeh bundle), not an error.
+    last = executed[-1]
+    assert not any(o.output_type == "error" for o in last.outputs)
+    assert any("application/vnd.holoviews_exec.v0+json" in o.get("data", {}) or "text/html" in o.get("data", {}) for o in last.outputs)
+    assert (repository_kernel / "backtests").is_dir()
+
+
+def test_backtest_report_job_via_the_cli(repository_kernel: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "quantdesk.cli", "jobs", "run", "backtest_report",
+         "-p", "instrument", "IBM.XNYS", "-p", "slow_period", "40", "-p", "start", "2008-01-01"],
+        capture_output=True, text=True, env=subprocess_env(), timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    runs = list_job_runs("backtest_report")
+    newest = Path(runs["folder"].iloc[0])
+    assert runs["status"].iloc[0] == "succeeded"
+    assert json.loads((newest / "parameters.json").read_text()) == {
+        "instrument": "IBM.XNYS", "slow_period": 40, "start": "2008-01-01"
+    }
+    html = (newest / "report.html").read_text()
+    assert "Backtest report" in html and "IBM.XNYS" in html
+    executed = nbformat.read(newest / "notebook.ipynb", as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "slow_period = 40" in injected[0].source
+    listing = subprocess.run(
+        [sys.executable, "-m", "quantdesk.cli", "jobs", "list"], capture_output=True, text=True, env=subprocess_env()
+    )
+    assert newest.name in listing.stdout
+
+
+def test_failed_job_is_archived_with_its_error(repository_kernel: Path) -> None:
+    record = run_job("backtest_report", {"instrument": "NOPE.XNAS"}, progress=False)
+    assert record.status == "failed" and "NOPE.XNAS" in record.error
+    status = json.loads((record.folder / "status.json").read_text())
+    assert status["status"] == "failed" and (record.folder / "notebook.ipynb").exists()
+    assert (record.folder / "report.html").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["jobs", "run", "no_such_report"], "Unknown job 'no_such_report': the jobs are backtest_report"),
+        (["jobs", "run", "backtest_report", "-p", "slow_period", "slow"], "slow_period='slow'"),
+        (["jobs", "run", "backtest_report", "-p", "colour", "red"], "Unknown parameter 'colour'"),
+    ],
+)
+def test_bad_job_requests_are_one_line(repository_kernel: Path, args: list[str], message: str) -> None:
+    done = subprocess.run([sys.executable, "-m", "quantdesk.cli", *args], capture_output=True, text=True, env=subprocess_env())
+    assert done.returncode == 2 and message in done.stderr and done.stderr.strip().count("\n") == 0
