@@ -35,6 +35,8 @@ $(STAMP): pyproject.toml
 	fi
 	$(PYTHON) -m pip install --quiet --upgrade pip
 	$(PYTHON) -m pip install --quiet -e '.[test]'
+	@# Plain `.venv/bin/jupyter` finds the repository kernel too (start-kernel resolves the link).
+	@mkdir -p $(VENV)/share/jupyter/kernels && ln -sfn $(CURDIR)/kernels/quantdesk $(VENV)/share/jupyter/kernels/quantdesk
 	@touch $(STAMP)
 
 # Debian's Chromium drives the dashboard tests (Playwright's own browser download cannot work offline).
