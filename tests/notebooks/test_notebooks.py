@@ -60,6 +60,8 @@ def test_backtest_report_job_via_the_cli(repository_kernel: Path) -> None:
     }
     html = (newest / "report.html").read_text()
     assert "Backtest report" in html and "IBM.XNYS" in html
+    # BokehJS is inside the report, not fetched from a CDN: it shows its plots offline.
+    assert "cdn.bokeh.org" not in html and html.count('"name":"Figure"') >= 3  # equity, drawdown, heatmap
     executed = nbformat.read(newest / "notebook.ipynb", as_version=4)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and "slow_period = 40" in injected[0].source

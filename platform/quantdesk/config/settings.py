@@ -45,6 +45,8 @@ class Settings:
     dask_dashboard_url : str or None
         Link to the Dask dashboard shown in the apps (``QUANTDESK_DASK_DASHBOARD_URL``,
         set by the launcher).
+    jupyter_url : str or None
+        JupyterLab's base URL for links from the apps (``QUANTDESK_JUPYTER_URL``, set by the launcher).
     dask_workers : int
         Workers of the LocalCluster (``QUANTDESK_DASK_WORKERS``, default: the core count).
     """
@@ -56,6 +58,7 @@ class Settings:
     dask_dashboard_port: int
     dask_address: str | None
     dask_dashboard_url: str | None
+    jupyter_url: str | None
     dask_workers: int
 
     @property
@@ -91,5 +94,6 @@ def settings() -> Settings:
         dask_dashboard_port=_port("QUANTDESK_DASK_DASHBOARD_PORT", 8787),
         dask_address=os.environ.get("QUANTDESK_DASK_ADDRESS") or None,
         dask_dashboard_url=os.environ.get("QUANTDESK_DASK_DASHBOARD_URL") or None,
+        jupyter_url=os.environ.get("QUANTDESK_JUPYTER_URL") or None,
         dask_workers=max(1, workers),
     )

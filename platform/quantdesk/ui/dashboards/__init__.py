@@ -1,0 +1,5 @@
+"""One ``pn.viewable.Viewer`` per dashboard; ``apps/`` serves them, notebooks show them inline."""
+
+from quantdesk.ui.dashboards.performance import PerformanceDashboard
+
+__all__ = ["PerformanceDashboard"]
