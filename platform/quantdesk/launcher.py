@@ -216,6 +216,8 @@ def _start_jupyter(config: Settings, env: dict[str, str], base_url: str) -> tupl
         f"--ServerApp.root_dir={root}",
         # Its own URL banner and start-up notes would bury the launcher's block of URLs.
         "--ServerApp.log_level=WARN", "--LabApp.log_level=WARN",
+        # Embedded defaults need no network: no news feed, no update checks.
+        "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
     ]
     if not token:
         command.append("--IdentityProvider.token=")  # an empty JUPYTER_TOKEN means "generate one"
