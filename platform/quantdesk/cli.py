@@ -44,7 +44,7 @@ def _backtest_run(args: argparse.Namespace) -> int:
 
     spec = BacktestSpec.load(args.spec)
     result = run_backtest(spec, catalog=args.catalog, force=args.force)
-    summary = {k: v for k, v in result.summary.items() if k != "nautilus"}
+    summary = result.summary
     if summary.get("halted_early"):
         print(
             f"quantdesk: warning: Nautilus stopped run {result.run_id[:12]} at {summary['last_bar']}, before the end "

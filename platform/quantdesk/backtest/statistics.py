@@ -40,13 +40,11 @@ def equity_curve(starting_capital: float, fills: pd.DataFrame, closes: dict[str,
     fill_times = pd.DatetimeIndex(fills["ts_event"])
     # Fills stamped at a bar's close belong to that bar: count them at or before it.
     position_at = np.searchsorted(timeline.asi8, fill_times.asi8, side="left")
-    cash = np.zeros(len(timeline))
-    np.add.at(cash, np.minimum(position_at, len(timeline) - 1), cash_flow.to_numpy())
-    equity += np.cumsum(cash)
+    slot = np.minimum(position_at, len(timeline) - 1)
+    equity += np.cumsum(np.bincount(slot, weights=cash_flow.to_numpy(), minlength=len(timeline)))
     for instrument_id, close in closes.items():
         mine = (fills["instrument_id"] == instrument_id).to_numpy()
-        held = np.zeros(len(timeline))
-        np.add.at(held, np.minimum(position_at[mine], len(timeline) - 1), fills["quantity"].to_numpy()[mine])
+        held = np.bincount(slot[mine], weights=fills["quantity"].to_numpy()[mine], minlength=len(timeline))
         marks = close.reindex(timeline).ffill().fillna(0.0).to_numpy()
         equity += np.cumsum(held) * marks
     return equity.rename("equity")
@@ -96,7 +94,6 @@ def summarize(
     positions: pd.DataFrame,
     ending_balance: float,
     unrealized_pnl: float,
-    nautilus: dict[str, Any],
 ) -> dict[str, Any]:
     """Return the run's headline numbers as plain JSON-able values."""
     returns = daily_returns(equity)
@@ -133,5 +130,4 @@ def summarize(
         "fills": int(len(fills)),
         "first_bar": equity.index[0].isoformat() if len(equity) else None,
         "last_bar": equity.index[-1].isoformat() if len(equity) else None,
-        "nautilus": nautilus,
     }
