@@ -16,7 +16,7 @@ test: $(STAMP) system-deps
 	$(PYTHON) -m pytest
 
 bench: $(STAMP)
-	$(PYTHON) tests/benchmarks/bench_backtest_overhead.py
+	set -e; for script in tests/benchmarks/bench_*.py; do echo "== $$script"; $(PYTHON) $$script; done
 
 # The first Python >= 3.12 on PATH, then in pyenv's versions directory (nautilus_trader needs 3.12+).
 $(STAMP): pyproject.toml
