@@ -39,3 +39,13 @@ def artifacts() -> Path:
     """Folder for screenshots and other files a person may want to look at after a run."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A real LocalCluster with two single-threaded worker processes, as the platform starts one."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        with Client(cluster) as client:
+            yield client

@@ -73,6 +73,60 @@ def _backtest_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_table(table, columns: list[str], rows: int) -> None:
+    import pandas as pd
+
+    shown = table[columns].head(rows)
+    if "run_id" in shown:
+        shown = shown.assign(run_id=shown["run_id"].str[:12])
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+
+
+def _backtest_sweep(args: argparse.Namespace) -> int:
+    from quantdesk.backtest import run_sweep
+    from quantdesk.backtest.sweep import COLUMNS
+    from quantdesk.config import SweepConfig
+
+    config = SweepConfig.load(args.spec)
+    result = run_sweep(config, catalog=args.catalog)
+    table = result.table
+    print(f"sweep {config.id[:12]}: {len(table)} combinations, objective {config.objective}")
+    _print_table(table, [*config.grid, "objective", *COLUMNS[:5], "status", "run_id"], args.top)
+    return _report_failures_and_stops(table, "sweep")
+
+
+def _backtest_walk_forward(args: argparse.Namespace) -> int:
+    from quantdesk.backtest import run_walk_forward
+    from quantdesk.config import WalkForwardConfig
+
+    config = WalkForwardConfig.load(args.spec)
+    result = run_walk_forward(config, catalog=args.catalog)
+    windows = result.windows
+    print(f"walk-forward {config.id[:12]}: {len(windows)} windows, objective {config.sweep.objective}")
+    for column in ("in_start", "out_start", "out_end"):
+        windows[column] = windows[column].dt.strftime("%Y-%m-%d")
+    shown = [c for c in ["window", "in_start", "out_start", "out_end", *config.sweep.grid, "in_sample_objective",
+                         "out_total_return", "out_sharpe", "out_max_drawdown", "status"] if c in windows]
+    _print_table(windows, shown, len(windows))
+    if len(result.equity):
+        total = result.equity.iloc[-1] / config.sweep.base.starting_capital - 1
+        print(f"stitched out-of-sample return {total:.2%} from {result.equity.index[0]:%Y-%m-%d} to {result.equity.index[-1]:%Y-%m-%d}")
+    return _report_failures_and_stops(result.in_sample, "walk-forward")
+
+
+def _report_failures_and_stops(table, what: str) -> int:
+    failed = table[table["status"] == "failed"]
+    for _, row in failed.head(5).iterrows():
+        print(f"quantdesk: warning: run {row['run_id'][:12]} failed: {row['error']}", file=sys.stderr)
+    if len(failed) > 5:
+        print(f"quantdesk: warning: {len(failed) - 5} more runs failed (see the stored table)", file=sys.stderr)
+    if (table["status"] == "cancelled").any():
+        print(f"quantdesk: {what} cancelled; finished runs are stored: run the same command to resume", file=sys.stderr)
+        return 130
+    return 0
+
+
 def _jobs_run(args: argparse.Namespace) -> int:
     from quantdesk.jobs import run_job
 
@@ -120,6 +174,13 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--json", action="store_true", help="print the summary as JSON")
     run.set_defaults(handler=_backtest_run)
     with_catalog(backtest.add_parser("list", help="list stored runs")).set_defaults(handler=_backtest_list)
+    sweep = with_catalog(backtest.add_parser("sweep", help="run a parameter sweep file on Dask (resumes when rerun)"))
+    sweep.add_argument("spec", help="path of the sweep config (.json or .yaml)")
+    sweep.add_argument("--top", type=int, default=20, help="rows of the ranked table to print")
+    sweep.set_defaults(handler=_backtest_sweep)
+    walk = with_catalog(backtest.add_parser("walk-forward", help="run a walk-forward optimization file on Dask"))
+    walk.add_argument("spec", help="path of the walk-forward config (.json or .yaml)")
+    walk.set_defaults(handler=_backtest_walk_forward)
 
     jobs = commands.add_parser("jobs", help="scheduled report notebooks").add_subparsers(dest="action", required=True)
     job_run = with_catalog(jobs.add_parser("run", help="execute notebooks/reports/NAME.ipynb with papermill"))

@@ -83,3 +83,43 @@ def test_missing_catalog_is_one_clear_line(tmp_path: Path) -> None:
 def test_missing_spec_file_is_one_clear_line(catalog_root: Path, tmp_path: Path) -> None:
     done = quantdesk("backtest", "run", str(tmp_path / "absent.yaml"), catalog=catalog_root)
     assert done.returncode == 2 and "absent.yaml" in done.stderr and done.stderr.strip().count("\n") == 0
+
+
+@pytest.mark.slow
+def test_sweep_and_walk_forward_from_yaml(catalog_root: Path, tmp_path: Path) -> None:
+    sweep = {"base": GOOD | {"start": "2006-01-01"}, "grid": {"fast_period": [5, 10], "slow_period": [20, 40]}}
+    (tmp_path / "sweep.yaml").write_text(yaml.safe_dump(sweep))
+    env = {"QUANTDESK_DASK_WORKERS": "2"}
+    done = subprocess.run([*QUANTDESK, "backtest", "sweep", str(tmp_path / "sweep.yaml")], capture_output=True, text=True,
+                          env=subprocess_env(QUANTDESK_CATALOG=str(catalog_root), **env), timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("sweep ") and "4 combinations, objective sharpe" in lines[0]
+    assert len(lines) == 2 + 4 and all("finished" in line or "stored" in line for line in lines[2:])
+
+    walk = {"sweep": sweep, "in_sample_months": 36, "out_of_sample_months": 12}
+    (tmp_path / "walk.yaml").write_text(yaml.safe_dump(walk))
+    done = subprocess.run([*QUANTDESK, "backtest", "walk-forward", str(tmp_path / "walk.yaml")], capture_output=True,
+                          text=True, env=subprocess_env(QUANTDESK_CATALOG=str(catalog_root), **env), timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "3 windows" in done.stdout and "stitched out-of-sample return" in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("command", "config", "named"),
+    [
+        ("sweep", {"base": GOOD, "grid": {"speed": [1, 2]}}, "Sweep parameter 'speed' is not a field of EMACrossConfig"),
+        ("sweep", {"base": GOOD, "grid": {"fast_period": [5]}, "objective": "luck"}, "Unknown objective 'luck'"),
+        ("sweep", {"base": GOOD, "grid": {"fast_period": [5]}, "method": "random"}, "samples=None with method random"),
+        ("sweep", {"base": GOOD, "grid": {"fast_period": "5"}}, "Sweep parameter 'fast_period': write a list"),
+        ("walk-forward", {"sweep": {"base": GOOD, "grid": {"fast_period": [5]}}, "in_sample_months": 30},
+         "No walk-forward window fits between 2010-01-01 and 2011-12-31"),
+    ],
+)
+def test_bad_sweep_files_are_one_line(catalog_root: Path, tmp_path: Path, command: str, config: dict, named: str) -> None:
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    done = quantdesk("backtest", command, str(path), catalog=catalog_root)
+    assert done.returncode == 2, done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and named in lines[0], lines

@@ -1,6 +1,24 @@
-"""Backtests: run specs on catalog data through Nautilus, and the stored results."""
+"""Backtests: run specs on catalog data through Nautilus, in batches on Dask, and the stored results."""
 
+from quantdesk.backtest.batch import RunOutcome, run_specs
+from quantdesk.backtest.periods import calendar_years, run_periods
 from quantdesk.backtest.results import BacktestResult, list_runs, load_result
 from quantdesk.backtest.run import run_backtest
+from quantdesk.backtest.sweep import SweepResult, load_sweep, run_sweep
+from quantdesk.backtest.walk_forward import WalkForwardResult, run_walk_forward
 
-__all__ = ["BacktestResult", "list_runs", "load_result", "run_backtest"]
+__all__ = [
+    "BacktestResult",
+    "RunOutcome",
+    "SweepResult",
+    "WalkForwardResult",
+    "calendar_years",
+    "list_runs",
+    "load_result",
+    "load_sweep",
+    "run_backtest",
+    "run_periods",
+    "run_specs",
+    "run_sweep",
+    "run_walk_forward",
+]

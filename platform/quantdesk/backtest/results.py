@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +12,7 @@ import pandas as pd
 
 from quantdesk.config.backtest import BacktestSpec
 from quantdesk.errors import QuantDeskError
+from quantdesk.storage import staged_folder
 
 TABLES = ("orders", "fills", "positions")
 
@@ -54,28 +52,15 @@ def runs_root(catalog_root: Path) -> Path:
 
 
 def store_result(catalog_root: Path, result: BacktestResult) -> Path:
-    """Write ``result`` atomically: into a temporary folder, then renamed into place."""
-    root = runs_root(catalog_root)
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=root, prefix=".writing-"))
-    try:
+    """Write ``result`` atomically under ``<catalog>/backtests/<run id>/``."""
+    final = runs_root(catalog_root) / result.run_id
+    with staged_folder(final) as staging:
         (staging / "spec.json").write_bytes(result.spec.json())
         summary = {**result.summary, "run_id": result.run_id, "created": datetime.now(UTC).isoformat()}
         (staging / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
         result.equity.to_frame("equity").to_parquet(staging / "equity.parquet")
         for name in TABLES:
             getattr(result, name).to_parquet(staging / f"{name}.parquet", index=False)
-        final = root / result.run_id
-        if final.exists():
-            retired = Path(tempfile.mkdtemp(dir=root, prefix=".replaced-"))
-            final.rename(retired / "run")
-            staging.rename(final)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            staging.rename(final)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return final
 
 
@@ -94,6 +79,17 @@ def load_result(catalog_root: Path, run_id: str) -> BacktestResult | None:
             f"Stored run {folder.name[:12]} is damaged ({error}): delete {folder} and run the spec again"
         ) from None
     return BacktestResult(spec=spec, summary=summary, equity=equity, **tables)
+
+
+def stored_summary(catalog_root: Path, run_id: str) -> dict[str, Any] | None:
+    """Return the summary of the stored run ``run_id`` (exact id) without reading its tables; None when absent."""
+    path = runs_root(catalog_root) / run_id / "summary.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return None  # damaged: treated as not run, so running it again replaces it
 
 
 def _find(catalog_root: Path, run_id: str) -> Path | None:

@@ -11,6 +11,7 @@ from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from quantdesk.catalog.columns import read_bar_columns
 from quantdesk.catalog.store import bar_files
+from quantdesk.config.dates import utc_bound
 from quantdesk.errors import QuantDeskError
 
 
@@ -54,7 +55,8 @@ def bars_frame(
     bar_type : str
         e.g. ``"AAPL.XNAS-1-DAY-LAST-EXTERNAL"``.
     start, end : str or Timestamp, optional
-        Inclusive bounds on the bar close time (UTC when no zone is given).
+        Inclusive bounds on the bar close time (UTC when no zone is given); a bare ``end``
+        date includes that whole day, as in a backtest spec.
 
     Returns
     -------
@@ -64,10 +66,5 @@ def bars_frame(
     if bar_type not in bar_types(catalog):
         known = ", ".join(bar_types(catalog)) or "none"
         raise QuantDeskError(f"Unknown bar type {bar_type!r}: the catalog has {known}")
-    bounds = [None if t is None else _utc(t) for t in (start, end)]
+    bounds = [None if t is None else utc_bound(t, name) for t, name in ((start, "start"), (end, "end"))]
     return read_bar_columns(bar_files(Path(catalog.path), bar_type), *bounds)
-
-
-def _utc(stamp: str | pd.Timestamp) -> pd.Timestamp:
-    stamp = pd.Timestamp(stamp)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

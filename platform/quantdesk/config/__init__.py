@@ -2,5 +2,6 @@
 
 from quantdesk.config.backtest import BacktestSpec
 from quantdesk.config.settings import Settings, settings
+from quantdesk.config.sweep import SweepConfig, WalkForwardConfig
 
-__all__ = ["BacktestSpec", "Settings", "settings"]
+__all__ = ["BacktestSpec", "Settings", "SweepConfig", "WalkForwardConfig", "settings"]

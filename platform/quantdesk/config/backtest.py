@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import msgspec
 import pandas as pd
 from nautilus_trader.common.config import NautilusConfig
 from nautilus_trader.model.data import BarSpecification
 
+from quantdesk.config.dates import utc_bound
+from quantdesk.config.files import convert, read_mapping
 from quantdesk.errors import QuantDeskError
 
 ACCOUNT_TYPES = ("CASH", "MARGIN")
@@ -78,21 +78,7 @@ class BacktestSpec(NautilusConfig, frozen=True):
 
     def period(self) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
         """Return ``(start, end)`` as UTC timestamps, checking they parse and are ordered."""
-        bounds = []
-        for name in ("start", "end"):
-            raw = getattr(self, name)
-            if raw is None:
-                bounds.append(None)
-                continue
-            try:
-                stamp = pd.Timestamp(raw)
-            except (ValueError, TypeError):
-                raise QuantDeskError(f"Bad {name} date {raw!r}: write it as ISO 8601, e.g. 2010-01-31") from None
-            stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-            if name == "end" and ":" not in str(raw):
-                # A bare date means the whole day: include that day's closing bar.
-                stamp = stamp + pd.Timedelta(days=1) - pd.Timedelta(1, unit="ns")
-            bounds.append(stamp)
+        bounds = [None if getattr(self, name) is None else utc_bound(getattr(self, name), name) for name in ("start", "end")]
         start, end = bounds
         if start is not None and end is not None and start >= end:
             raise QuantDeskError(f"Empty date range: start {self.start} is not before end {self.end}")
@@ -121,37 +107,9 @@ class BacktestSpec(NautilusConfig, frozen=True):
     @classmethod
     def from_mapping(cls, mapping: dict[str, Any], source: str = "spec") -> BacktestSpec:
         """Build a spec from plain data (parsed JSON/YAML), naming any bad field."""
-        try:
-            spec = msgspec.convert(mapping, cls)
-        except msgspec.ValidationError as error:
-            raise QuantDeskError(f"Bad backtest {source}: {_describe(error)}") from None
-        return spec.check()
+        return convert(mapping, cls, f"backtest {source}").check()
 
     @classmethod
     def load(cls, path: str | Path) -> BacktestSpec:
         """Read a spec from a ``.json``, ``.yaml`` or ``.yml`` file."""
-        path = Path(path)
-        if not path.is_file():
-            raise QuantDeskError(f"Spec file {str(path)!r} does not exist: give the path of a .json or .yaml spec")
-        text = path.read_text()
-        try:
-            if path.suffix.lower() in (".yaml", ".yml"):
-                import yaml
-
-                data = yaml.safe_load(text)
-            else:
-                data = json.loads(text)
-        except Exception as error:
-            raise QuantDeskError(f"Spec file {str(path)!r} is not valid {path.suffix.lstrip('.') or 'JSON'}: {error}") from None
-        if not isinstance(data, dict):
-            raise QuantDeskError(f"Spec file {str(path)!r} must hold a mapping of fields, not {type(data).__name__}")
-        return cls.from_mapping(data, source=f"spec {str(path)!r}")
-
-
-def _describe(error: msgspec.ValidationError) -> str:
-    """Turn msgspec's ``Expected `int`, got `str` - at `$.x``` into a user's sentence."""
-    message = str(error)
-    if " - at `$." in message:
-        what, where = message.rsplit(" - at `$.", 1)
-        return f"field {where.rstrip('`')!r}: {what}"
-    return message
+        return cls.from_mapping(read_mapping(path), source=f"spec {str(path)!r}")
