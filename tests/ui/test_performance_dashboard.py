@@ -34,16 +34,6 @@ def two_runs(catalog_root: Path, demo_result) -> tuple[str, str]:
     return demo_result.run_id, run_backtest(ibm, catalog=catalog_root).run_id
 
 
-def _open(browser, url: str):
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    problems: list[str] = []
-    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-    page.on("pageerror", lambda error: problems.append(str(error)))
-    page.on("requestfailed", lambda request: problems.append(f"request failed: {request.url}"))
-    page.goto(url, wait_until="networkidle", timeout=120_000)
-    return page, problems
-
-
 def _wait_for_figures(page, minimum: int) -> dict[str, int]:
     page.wait_for_function(
         f"() => window.Bokeh && Bokeh.documents.length && "
@@ -54,7 +44,7 @@ def _wait_for_figures(page, minimum: int) -> dict[str, int]:
 
 
 def test_performance_app_renders_a_stored_run_without_browser_errors(
-    serve_app, browser, catalog_root: Path, two_runs: tuple[str, str], artifacts: Path
+    serve_app, open_page, catalog_root: Path, two_runs: tuple[str, str], artifacts: Path
 ) -> None:
     # As the launcher does: tell the app where JupyterLab and the Dask dashboard are, for its links.
     links = {"QUANTDESK_JUPYTER_URL": "http://127.0.0.1:8899", "QUANTDESK_DASK_DASHBOARD_URL": "http://127.0.0.1:8799/status"}
@@ -65,7 +55,7 @@ def test_performance_app_renders_a_stored_run_without_browser_errors(
 
     # The page fetches its Bokeh document over the session's websocket; count the plots in it there.
 
-    page, problems = _open(browser, url)
+    page, problems = open_page(url)
     counts = _wait_for_figures(page, 3)  # equity, drawdown, monthly heatmap
     assert counts.get("DataTabulator", 0) >= 2, counts  # statistics and trades
     page.get_by_text("Sharpe ratio").first.wait_for(timeout=60_000)
@@ -85,13 +75,11 @@ def test_performance_app_renders_a_stored_run_without_browser_errors(
     page.get_by_text("IBM.XNYS (1-DAY-LAST)").first.wait_for(timeout=60_000)
     assert _wait_for_figures(page, 3).get("Figure", 0) >= 3
     assert not problems, problems
-    page.close()
 
 
-def test_performance_app_on_an_empty_catalog_says_what_to_do(serve_app, browser, tmp_path: Path) -> None:
+def test_performance_app_on_an_empty_catalog_says_what_to_do(serve_app, open_page, tmp_path: Path) -> None:
     url = serve_app("performance", tmp_path / "empty-catalog")
-    page, problems = _open(browser, url)
+    page, problems = open_page(url)
     page.get_by_text("No stored backtest runs").first.wait_for(timeout=60_000)
     assert page.get_by_text("quantdesk backtest run SPEC").count() >= 1
     assert not problems, problems
-    page.close()

@@ -70,7 +70,8 @@ def run_walk_forward(
     windows = config.windows()
     candidates = sweep.specs()
     in_specs = [_with_period(spec, in_start, in_end) for in_start, in_end, _, _ in windows for spec in candidates]
-    outcomes = run_specs(in_specs, root, client=client, progress=progress, stop=stop, description="in-sample")
+    in_progress, out_progress = _two_stages(progress, len(in_specs), len(windows))
+    outcomes = run_specs(in_specs, root, client=client, progress=in_progress, stop=stop, description="in-sample")
 
     rows, ranked, out_specs = [], [], []
     for number, (in_start, in_end, out_start, out_end) in enumerate(windows):
@@ -91,7 +92,7 @@ def run_walk_forward(
         rows.append({**row, **chosen, "in_sample_objective": best.iloc[0]["objective"], "run_id": out_spec.id})
 
     out_outcomes = run_specs(
-        [spec for _, spec in out_specs], root, client=client, progress=progress, stop=stop, description="out-of-sample"
+        [spec for _, spec in out_specs], root, client=client, progress=out_progress, stop=stop, description="out-of-sample"
     ) if out_specs and not (stop and stop.is_set()) else []
     by_window = {number: outcome for (number, _), outcome in zip(out_specs, out_outcomes)}
     curves = []
@@ -111,6 +112,13 @@ def run_walk_forward(
     )
     _store(root, result)
     return result
+
+
+def _two_stages(progress: bool | Progress, first: int, second: int) -> tuple[bool | Progress, bool | Progress]:
+    """Report both stages as one count (a callback sees 0 .. first + second); tqdm shows two bars."""
+    if not callable(progress):
+        return progress, progress
+    return (lambda done, _: progress(done, first + second)), (lambda done, _: progress(first + done, first + second))
 
 
 def stitch(curves: list[pd.Series], starting_capital: float) -> pd.Series:

@@ -1,5 +1,6 @@
 """One ``pn.viewable.Viewer`` per dashboard; ``apps/`` serves them, notebooks show them inline."""
 
+from quantdesk.ui.dashboards.backtests import BacktestDashboard
 from quantdesk.ui.dashboards.performance import PerformanceDashboard
 
-__all__ = ["PerformanceDashboard"]
+__all__ = ["BacktestDashboard", "PerformanceDashboard"]

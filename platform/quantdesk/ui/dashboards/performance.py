@@ -46,6 +46,9 @@ class PerformanceDashboard(pn.viewable.Viewer):
         super().__init__(**params)
         self._problem: str | None = None
         self._list_runs()
+        if requested is None and pn.state.location is not None:
+            # Served: a link such as ./performance?run_id=<id> (from the Backtest dashboard) opens that run.
+            requested = pn.state.location.query_params.get("run_id")
         if requested:
             self._select(str(requested))
 
