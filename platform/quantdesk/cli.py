@@ -115,6 +115,14 @@ def _backtest_walk_forward(args: argparse.Namespace) -> int:
     return _report_failures_and_stops(result.in_sample, "walk-forward")
 
 
+def _backtest_monte_carlo(args: argparse.Namespace) -> int:
+    from quantdesk.backtest import run_monte_carlo
+    from quantdesk.config import MonteCarloConfig
+
+    print(run_monte_carlo(MonteCarloConfig.load(args.spec), catalog=args.catalog).report())
+    return 0
+
+
 def _report_failures_and_stops(table, what: str) -> int:
     failed = table[table["status"] == "failed"]
     for _, row in failed.head(5).iterrows():
@@ -181,6 +189,9 @@ def parser() -> argparse.ArgumentParser:
     walk = with_catalog(backtest.add_parser("walk-forward", help="run a walk-forward optimization file on Dask"))
     walk.add_argument("spec", help="path of the walk-forward config (.json or .yaml)")
     walk.set_defaults(handler=_backtest_walk_forward)
+    monte = with_catalog(backtest.add_parser("monte-carlo", help="resample a stored run's trades or returns"))
+    monte.add_argument("spec", help="path of the Monte Carlo config (.json or .yaml), naming the run_id")
+    monte.set_defaults(handler=_backtest_monte_carlo)
 
     jobs = commands.add_parser("jobs", help="scheduled report notebooks").add_subparsers(dest="action", required=True)
     job_run = with_catalog(jobs.add_parser("run", help="execute notebooks/reports/NAME.ipynb with papermill"))

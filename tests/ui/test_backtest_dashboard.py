@@ -1,4 +1,4 @@
-"""The Backtests app: a sweep and a walk-forward launched from headless Chromium, run on a real Dask cluster."""
+"""The Backtests app: a sweep, a walk-forward and a Monte Carlo launched from headless Chromium, on a real Dask cluster."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ COUNT_FIGURES = (
 )
 
 
-def test_launch_a_sweep_and_a_walk_forward_and_click_through(
+def test_launch_a_sweep_a_walk_forward_and_a_monte_carlo(
     serve_app, open_page, catalog_root: Path, dask_client, artifacts: Path
 ) -> None:
     base = serve_app("backtests", catalog_root, QUANTDESK_DASK_ADDRESS=dask_client.scheduler.address,
@@ -44,6 +44,14 @@ def test_launch_a_sweep_and_a_walk_forward_and_click_through(
     page.get_by_text("Finished walk-forward").first.wait_for(timeout=300_000)
     page.wait_for_function(f"() => ({COUNT_FIGURES})() >= 3", timeout=60_000)  # equity + one step chart per parameter
     page.screenshot(path=str(artifacts / "backtests_walk_forward.png"))
+
+    page.get_by_role("button", name="monte-carlo").click()
+    page.get_by_text("Drawdown threshold").first.wait_for(timeout=30_000)
+    page.get_by_role("button", name="Run", exact=True).click()
+    page.get_by_text("Finished Monte Carlo of run").first.wait_for(timeout=120_000)
+    page.get_by_text("P(max drawdown deeper than 20%)").first.wait_for(timeout=60_000)
+    page.wait_for_function(f"() => ({COUNT_FIGURES})() >= 3", timeout=60_000)  # fan chart and two histograms
+    page.screenshot(path=str(artifacts / "backtests_monte_carlo.png"))
     assert not problems + more_problems, problems + more_problems
 
 

@@ -1,6 +1,7 @@
 """Backtests: run specs on catalog data through Nautilus, in batches on Dask, and the stored results."""
 
 from quantdesk.backtest.batch import RunOutcome, run_specs
+from quantdesk.backtest.monte_carlo import MonteCarloResult, run_monte_carlo
 from quantdesk.backtest.periods import calendar_years, run_periods
 from quantdesk.backtest.results import BacktestResult, list_runs, load_result
 from quantdesk.backtest.run import run_backtest
@@ -9,6 +10,7 @@ from quantdesk.backtest.walk_forward import WalkForwardResult, run_walk_forward
 
 __all__ = [
     "BacktestResult",
+    "MonteCarloResult",
     "RunOutcome",
     "SweepResult",
     "WalkForwardResult",
@@ -17,6 +19,7 @@ __all__ = [
     "load_result",
     "load_sweep",
     "run_backtest",
+    "run_monte_carlo",
     "run_periods",
     "run_specs",
     "run_sweep",

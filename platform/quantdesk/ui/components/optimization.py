@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend the options below belong to)
+import numpy as np
 import pandas as pd
 
 
@@ -46,23 +47,36 @@ def walk_forward_chart(equity: pd.Series, windows: pd.DataFrame, parameters: lis
 
 
 def fan_chart(bands: pd.DataFrame, original: pd.Series | None = None, title: str = "Monte Carlo equity") -> hv.Overlay:
-    """Plot percentile bands of simulated equity paths (columns are quantiles, index is the step).
+    """Plot quantile bands of simulated equity paths (one column per quantile, lowest first; index is the step).
 
-    The outer band spans the lowest to the highest quantile column, the inner one the next
-    pair in; the middle column is drawn as a line, the original path dashed when given.
+    The outer band spans the first to the last column, the next one the pair inside it; an
+    odd middle column (the median) is drawn as a line, and the original path dashed when given.
     """
-    quantiles = sorted(bands.columns)
-    step = hv.Dimension("step", label=bands.index.name or "step")
+    levels = list(bands.columns)
+    step = hv.Dimension("step", label=str(bands.index.name or "step").capitalize())
     value = hv.Dimension("equity", label="Equity (USD)")
     layers = []
-    for depth in range(len(quantiles) // 2):
-        low, high = quantiles[depth], quantiles[-1 - depth]
-        layers.append(hv.Area((bands.index, bands[low], bands[high]), step, [value, "upper"],
-                              label=f"{low:.0%}–{high:.0%}").opts(alpha=0.2 + 0.2 * depth, color="#1f77b4", line_width=0))
-    if len(quantiles) % 2:
-        middle = quantiles[len(quantiles) // 2]
-        layers.append(hv.Curve((bands.index, bands[middle]), step, value, label=f"median ({middle:.0%})").opts(color="#1f77b4"))
+    for depth in range(len(levels) // 2):
+        low, high = levels[depth], levels[-1 - depth]
+        layers.append(hv.Area((bands.index, bands[low], bands[high]), step, [value, "upper"], label=f"{low}–{high}")
+                      .opts(alpha=0.2 + 0.2 * depth, color="#1f77b4", line_width=0))
+    if len(levels) % 2:
+        middle = levels[len(levels) // 2]
+        layers.append(hv.Curve((bands.index, bands[middle]), step, value, label=f"{middle} (median)").opts(color="#1f77b4"))
     if original is not None:
         layers.append(hv.Curve((original.index, original.to_numpy()), step, value, label="original run")
                       .opts(color="black", line_dash="dashed"))
-    return hv.Overlay(layers).opts(title=title, responsive=True, height=340, show_grid=True, legend_position="top_left")
+    return hv.Overlay(layers).opts(title=title, responsive=True, height=340, show_grid=True, legend_position="top_left",
+                                   yformatter="%.0f")
+
+
+def distribution(values, label: str, threshold: float | None = None) -> hv.Overlay:
+    """Plot a histogram of simulated values (e.g. max drawdowns), with an optional threshold line."""
+    finite = values[pd.notna(values)]
+    histogram = hv.Histogram(np.histogram(finite, bins=40), kdims=[hv.Dimension("value", label=label)]).opts(
+        responsive=True, height=220, tools=["hover"], title=f"Distribution of {label}", color="#1f77b4", alpha=0.7,
+        xformatter="%.4g",
+    )
+    if threshold is None:
+        return histogram * hv.Overlay([])
+    return histogram * hv.VLine(threshold).opts(color="firebrick", line_dash="dashed")

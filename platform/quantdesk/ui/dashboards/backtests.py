@@ -11,18 +11,26 @@ import panel as pn
 import param
 import yaml
 
-from quantdesk.backtest import WalkForwardResult, run_sweep, run_walk_forward
+from quantdesk.backtest import (
+    MonteCarloResult,
+    WalkForwardResult,
+    list_runs,
+    run_monte_carlo,
+    run_sweep,
+    run_walk_forward,
+)
 from quantdesk.backtest.objectives import BUILT_IN
 from quantdesk.backtest.sweep import COLUMNS, check_parameters
 from quantdesk.catalog import catalog_root, list_instruments, open_catalog
 from quantdesk.catalog.instruments import is_tradeable
 from quantdesk.catalog.queries import bar_types
 from quantdesk.compute import dashboard_link
-from quantdesk.config import BacktestSpec, SweepConfig, WalkForwardConfig
+from quantdesk.config import BacktestSpec, MonteCarloConfig, SweepConfig, WalkForwardConfig
 from quantdesk.errors import QuantDeskError
-from quantdesk.ui.components import objective_heatmap, walk_forward_chart
+from quantdesk.ui.components import distribution, fan_chart, objective_heatmap, walk_forward_chart
+from quantdesk.ui.dashboards.performance import run_label
 
-MODES = ["sweep", "walk-forward"]
+MODES = ["sweep", "walk-forward", "monte-carlo"]
 
 
 def tradeable_bar_types(catalog: str | None) -> list[str]:
@@ -33,7 +41,7 @@ def tradeable_bar_types(catalog: str | None) -> list[str]:
 
 
 class BacktestDashboard(pn.viewable.Viewer):
-    """Launch a parameter sweep or a walk-forward optimization on Dask and explore what it found.
+    """Launch a sweep or a walk-forward on Dask, or a Monte Carlo of a stored run, and explore the results.
 
     Every click runs a frozen config; :meth:`to_config` returns it, so a run from the
     dashboard can be repeated in a notebook or a job.
@@ -53,11 +61,18 @@ class BacktestDashboard(pn.viewable.Viewer):
     )
     method = param.Selector(default="grid", objects=["grid", "random"], doc="Every combination, or a random draw.")
     samples = param.Integer(default=20, bounds=(1, None), doc="Combinations drawn by random search.")
-    seed = param.Integer(default=0, doc="Seed of the random draw.")
+    seed = param.Integer(default=0, doc="Seed of the random draws (random search, Monte Carlo): the same seed, the same draw.")
     objective = param.Selector(default="sharpe", objects=list(BUILT_IN), doc="What the sweep maximizes.")
     in_sample_months = param.Integer(default=36, bounds=(1, None), doc="Walk-forward optimization window, months.")
     out_of_sample_months = param.Integer(default=12, bounds=(1, None), doc="Walk-forward trading window, months.")
     anchored = param.Boolean(default=False, doc="Grow every in-sample window from the first date instead of rolling.")
+    run_to_resample = param.Selector(default=None, objects=[], label="Run", doc="Stored run whose trades or returns are resampled.")
+    resample = param.Selector(default="trades", objects=["trades", "returns"],
+                              doc="Bootstrap closed trades, or blocks of daily returns.")
+    simulations = param.Integer(default=1000, bounds=(1, 100_000), doc="Simulated paths.")
+    block_size = param.Integer(default=None, allow_None=True, bounds=(1, None),
+                               doc="Days per block for returns (empty: cube root of the number of days).")
+    drawdown_threshold = param.Number(default=0.2, bounds=(0.0, 1.0), doc="Drawdown depth whose probability is reported.")
     heatmap_x = param.Selector(default=None, objects=[], doc="Parameter on the heatmap's horizontal axis.")
     heatmap_y = param.Selector(default=None, objects=[], doc="Parameter on the heatmap's vertical axis.")
     run = param.Event(label="Run", doc="Run the configured sweep or walk-forward on Dask.")
@@ -79,6 +94,13 @@ class BacktestDashboard(pn.viewable.Viewer):
         if self.bars is None and choices:
             self.bars = next((c for c in choices if c.startswith("AAPL.XNAS-1-DAY")), choices[0])
         self._update_axes()
+        self._list_runs()
+
+    def _list_runs(self) -> None:
+        runs = list_runs(catalog_root(self.catalog))
+        self.param.run_to_resample.objects = {run_label(run): run["run_id"] for _, run in runs.iterrows()}
+        if self.run_to_resample is None and len(runs):
+            self.run_to_resample = runs["run_id"].iloc[0]
 
     # -- the config a click runs -------------------------------------------------------------
     def _grid(self) -> dict[str, Any]:
@@ -99,8 +121,16 @@ class BacktestDashboard(pn.viewable.Viewer):
             raise QuantDeskError('The fixed parameters must be a JSON object, e.g. {"trade_size": 100}')
         return fixed
 
-    def to_config(self) -> SweepConfig | WalkForwardConfig:
+    def to_config(self) -> SweepConfig | WalkForwardConfig | MonteCarloConfig:
         """Return the frozen config the Run button would run (checked, so bad input raises here)."""
+        if self.mode == "monte-carlo":
+            if not self.run_to_resample:
+                raise QuantDeskError("No stored run to resample: run a backtest or a sweep first")
+            return MonteCarloConfig(
+                run_id=self.run_to_resample, method=self.resample, simulations=self.simulations,
+                block_size=self.block_size if self.resample == "returns" else None, seed=self.seed,
+                drawdown_threshold=self.drawdown_threshold,
+            ).check()
         if not self.bars:
             raise QuantDeskError("No bars to trade: the catalog has no tradeable instrument (run `quantdesk catalog sample`)")
         instrument, bar_spec = self.bars.split("-", 1)
@@ -155,8 +185,13 @@ class BacktestDashboard(pn.viewable.Viewer):
     def _progress(self, done: int, total: int) -> None:
         self.param.update(done=done, total=total)
 
-    def _work(self, config: SweepConfig | WalkForwardConfig) -> None:
+    def _work(self, config: SweepConfig | WalkForwardConfig | MonteCarloConfig) -> None:
         try:
+            if isinstance(config, MonteCarloConfig):
+                result = run_monte_carlo(config, catalog=self.catalog)
+                self.param.update(result=result, done=1, total=1,
+                                  message=f"Finished Monte Carlo of run {config.run_id[:12]}: {config.simulations} paths")
+                return
             if isinstance(config, WalkForwardConfig):
                 result = run_walk_forward(config, catalog=self.catalog, progress=self._progress, stop=self._stop)
                 table = result.in_sample
@@ -168,6 +203,7 @@ class BacktestDashboard(pn.viewable.Viewer):
             message += f", {failed} failed" if failed else ""
             message += f", {cancelled} cancelled (run again to resume)" if cancelled else ""
             self.param.update(result=result, message=message)
+            self._list_runs()  # new runs can be resampled at once
         except QuantDeskError as error:
             self.message = f"Stopped: {error}"
         except Exception as error:  # a dashboard must say what broke, not die silently in a thread
@@ -185,6 +221,10 @@ class BacktestDashboard(pn.viewable.Viewer):
     # -- views ------------------------------------------------------------------------------
     @param.depends("mode")
     def _settings(self) -> pn.viewable.Viewable:
+        if self.mode == "monte-carlo":
+            return pn.Param(self.param, parameters=["run_to_resample", "resample", "simulations", "block_size", "seed",
+                                                    "drawdown_threshold"], show_name=False, sizing_mode="stretch_width",
+                            widgets={"simulations": pn.widgets.IntInput})
         common = ["strategy", "bars", "start", "end", "starting_capital", "fixed_parameters", "grid",
                   "method", "samples", "seed", "objective"]
         extra = ["in_sample_months", "out_of_sample_months", "anchored"] if self.mode == "walk-forward" else []
@@ -207,7 +247,8 @@ class BacktestDashboard(pn.viewable.Viewer):
         return pn.pane.Markdown(f"{counts}{self.message}{link}", sizing_mode="stretch_width")
 
     @param.depends("mode", "bars", "start", "end", "starting_capital", "fixed_parameters", "grid", "method",
-                   "samples", "seed", "objective", "in_sample_months", "out_of_sample_months", "anchored")
+                   "samples", "seed", "objective", "in_sample_months", "out_of_sample_months", "anchored",
+                   "run_to_resample", "resample", "simulations", "block_size", "drawdown_threshold")
     def _config_view(self) -> pn.viewable.Viewable:
         try:
             text = json.dumps(json.loads(self.to_config().json()), indent=2)
@@ -220,6 +261,8 @@ class BacktestDashboard(pn.viewable.Viewer):
         result = self.result
         if result is None:
             return pn.pane.Markdown("Configure a sweep or a walk-forward and press **Run**; results appear here.")
+        if isinstance(result, MonteCarloResult):
+            return _monte_carlo_view(result)
         if isinstance(result, WalkForwardResult):
             names = list(result.config.sweep.grid)
             windows = result.windows
@@ -252,8 +295,31 @@ class BacktestDashboard(pn.viewable.Viewer):
             width=380,
         )
         axes = pn.Row(pn.widgets.Select.from_param(self.param.heatmap_x, name="Heatmap x"),
-                      pn.widgets.Select.from_param(self.param.heatmap_y, name="Heatmap y"))
+                      pn.widgets.Select.from_param(self.param.heatmap_y, name="Heatmap y"),
+                      visible=self.param.mode.rx() == "sweep")
         return pn.Row(controls, pn.Column(axes, self._results, sizing_mode="stretch_width"), sizing_mode="stretch_width")
+
+
+def _monte_carlo_view(result: MonteCarloResult) -> pn.viewable.Viewable:
+    unit = "trade" if result.method == "trades" else "day"
+    summary = result.summary.reset_index()
+    return pn.Column(
+        pn.pane.Markdown(
+            f"**{result.simulations} paths** of {result.horizon} {unit}s resampled from run "
+            f"[{result.run_id[:12]}](./performance?run_id={result.run_id}) · P(max drawdown deeper than "
+            f"{result.drawdown_threshold:.0%}) = **{result.drawdown_probability:.1%}**"
+        ),
+        pn.pane.HoloViews(fan_chart(result.bands, title=f"Equity by {unit}: quantile bands"), sizing_mode="stretch_width"),
+        pn.Row(
+            pn.pane.HoloViews(distribution(100 * result.max_drawdown, "max drawdown (%)", -100 * result.drawdown_threshold),
+                              sizing_mode="stretch_width"),
+            pn.pane.HoloViews(distribution(result.final_equity, "final equity (USD)"), sizing_mode="stretch_width"),
+            sizing_mode="stretch_width",
+        ),
+        pn.widgets.Tabulator(summary, show_index=False, disabled=True, theme="simple", layout="fit_data_stretch",
+                             sizing_mode="stretch_width"),
+        sizing_mode="stretch_width",
+    )
 
 
 def _runs_table(frame: pd.DataFrame) -> pn.widgets.Tabulator:
