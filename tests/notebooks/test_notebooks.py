@@ -82,7 +82,7 @@ def test_failed_job_is_archived_with_its_error(repository_kernel: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["jobs", "run", "no_such_report"], "Unknown job 'no_such_report': the jobs are backtest_report"),
+        (["jobs", "run", "no_such_report"], "Unknown job 'no_such_report': the jobs are backtest_report, walk_forward_report"),
         (["jobs", "run", "backtest_report", "-p", "slow_period", "slow"], "slow_period='slow'"),
         (["jobs", "run", "backtest_report", "-p", "colour", "red"], "Unknown parameter 'colour'"),
     ],
@@ -90,3 +90,45 @@ def test_failed_job_is_archived_with_its_error(repository_kernel: Path) -> None:
 def test_bad_job_requests_are_one_line(repository_kernel: Path, args: list[str], message: str) -> None:
     done = subprocess.run([sys.executable, "-m", "quantdesk.cli", *args], capture_output=True, text=True, env=subprocess_env())
     assert done.returncode == 2 and message in done.stderr and done.stderr.strip().count("\n") == 0
+
+
+@pytest.fixture()
+def on_the_test_cluster(repository_kernel: Path, dask_client, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Kernels submit to the session's two-worker cluster instead of starting clusters of their own."""
+    monkeypatch.setenv("QUANTDESK_DASK_ADDRESS", dask_client.scheduler.address)
+    return repository_kernel
+
+
+def test_parameter_sweep_notebook(on_the_test_cluster: Path, tmp_path: Path) -> None:
+    output = tmp_path / "sweep.ipynb"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks/research/02_parameter_sweep.ipynb"),
+        str(output),
+        parameters={"start": "2008-01-01", "end": "2012-12-31", "fast_periods": "5, 10", "slow_periods": "30, 60",
+                    "simulations": 300},
+        kernel_name="quantdesk",
+        cwd=str(ROOT / "notebooks/research"),
+        progress_bar=False,
+    )
+    book = nbformat.read(output, as_version=4)
+    code = [c for c in book.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code) and not any(o.output_type == "error" for c in code for o in c.outputs)
+    text = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in code for o in c.outputs)
+    assert "Monte Carlo (trades)" in text and "300 paths" in text
+    assert all(year in text for year in ("2008", "2012"))  # the year-by-year table
+    sweeps = list((on_the_test_cluster / "sweeps").iterdir())
+    assert sweeps, "the sweep table was not stored"
+
+
+def test_walk_forward_report_job(on_the_test_cluster: Path) -> None:
+    record = run_job(
+        "walk_forward_report",
+        {"start": "2005-01-01", "end": "2010-12-31", "fast_periods": "5, 10", "slow_periods": "30, 60",
+         "in_sample_months": "24", "anchored": "true"},
+        progress=False,
+    )
+    assert record.status == "succeeded", record.error
+    assert json.loads((record.folder / "parameters.json").read_text())["anchored"] is True
+    html = (record.folder / "report.html").read_text()
+    assert "Walk-forward report" in html and "walk-forward" in html and "4 windows" in html
+    assert "cdn.bokeh.org" not in html and html.count('"name":"Figure"') >= 4  # equity, 2 steps, equity, drawdown
