@@ -88,10 +88,13 @@ def test_an_interrupted_sweep_resumes_without_rerunning_finished_runs(catalog_ro
     second = run_sweep(config, catalog=catalog_root, client=dask_client, progress=lambda d, t: seen.append((d, t)))
     status = second.table.set_index("run_id")["status"]
     assert not second.cancelled and (status != "failed").all()
-    assert (status[list(created)] == "stored").all()  # finished before: read back, not rerun
+    stored = set(status[status == "stored"].index)
+    # Finished before: read back, not rerun. (A run already executing when the stop came may
+    # also have finished and been stored after the first call returned: it is read back too.)
+    assert set(created) <= stored
     assert {run_id: _created(catalog_root, run_id) for run_id in created} == created
-    assert seen[0] == (len(created), 12) and seen[-1] == (12, 12)
-    assert (status.drop(list(created)) == "finished").all()
+    assert seen[0] == (len(stored), 12) and seen[-1] == (12, 12)
+    assert (status.drop(list(stored)) == "finished").all() and len(stored) < 12
 
 
 def test_random_search_draws_distinct_combinations_reproducibly() -> None:
