@@ -15,7 +15,9 @@ up: $(STAMP)
 test: $(STAMP) system-deps
 	$(PYTHON) -m pytest
 
+# The benchmarks compare against libraries the platform does not need (vectorbt): the `bench` extra.
 bench: $(STAMP)
+	$(PYTHON) -m pip install --quiet -e '.[test,bench]'
 	set -e; for script in tests/benchmarks/bench_*.py; do echo "== $$script"; $(PYTHON) $$script; done
 
 # The first Python >= 3.12 on PATH, then in pyenv's versions directory (nautilus_trader needs 3.12+).

@@ -83,6 +83,11 @@ def _print_table(table, columns: list[str], rows: int) -> None:
         print(shown.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
 
 
+def _records(table) -> list[dict]:
+    """Return the rows of ``table`` as dicts with None for missing values (NaN is not JSON)."""
+    return table.astype(object).where(table.notna(), None).to_dict("records")
+
+
 def _backtest_sweep(args: argparse.Namespace) -> int:
     from quantdesk.backtest import run_sweep
     from quantdesk.backtest.sweep import COLUMNS
@@ -94,6 +99,28 @@ def _backtest_sweep(args: argparse.Namespace) -> int:
     print(f"sweep {config.id[:12]}: {len(table)} combinations, objective {config.objective}")
     _print_table(table, [*config.grid, "objective", *COLUMNS[:5], "status", "run_id"], args.top)
     return _report_failures_and_stops(table, "sweep")
+
+
+def _backtest_screen(args: argparse.Namespace) -> int:
+    from quantdesk.backtest import screen_and_confirm
+    from quantdesk.config import SweepConfig
+
+    config = SweepConfig.load(args.spec)
+    result = screen_and_confirm(config, top=args.top, catalog=args.catalog)
+    screen, confirmed = result.screen, result.confirmed
+    if args.json:
+        print(json.dumps({"config_id": config.id, "combinations": len(screen), "bars": result.bars,
+                          "seconds": result.seconds, "screen": _records(screen.head(max(args.top, 10))),
+                          "confirmed": _records(confirmed)}, indent=2, default=str))
+    else:
+        print(f"screen {config.id[:12]}: {len(screen)} combinations x {result.bars:,} bars in {result.seconds:.2f} s, "
+              f"objective {config.objective}, P&L gross of costs")
+        _print_table(screen, ["fast_period", "slow_period", "trades", "gross_pnl", "total_return", "win_rate",
+                              "profit_factor"], max(args.top, 10))
+        print(f"confirmed on Nautilus: top {len(confirmed)} (difference = Nautilus gross P&L - screen gross P&L)")
+        if len(confirmed):
+            _print_table(confirmed, [c for c in confirmed if c != "error"], len(confirmed))
+    return _report_failures_and_stops(confirmed, "screen")
 
 
 def _backtest_walk_forward(args: argparse.Namespace) -> int:
@@ -186,6 +213,13 @@ def parser() -> argparse.ArgumentParser:
     sweep.add_argument("spec", help="path of the sweep config (.json or .yaml)")
     sweep.add_argument("--top", type=int, default=20, help="rows of the ranked table to print")
     sweep.set_defaults(handler=_backtest_sweep)
+    screen = with_catalog(backtest.add_parser(
+        "screen", help="screen every combination of a sweep file with the strategy's vectorized twin, confirm the best on Nautilus"
+    ))
+    screen.add_argument("spec", help="path of the sweep config (.json or .yaml)")
+    screen.add_argument("--top", type=int, default=5, help="best combinations to confirm as Nautilus backtests (0: none)")
+    screen.add_argument("--json", action="store_true", help="print the best screened rows and the confirmed ones as JSON")
+    screen.set_defaults(handler=_backtest_screen)
     walk = with_catalog(backtest.add_parser("walk-forward", help="run a walk-forward optimization file on Dask"))
     walk.add_argument("spec", help="path of the walk-forward config (.json or .yaml)")
     walk.set_defaults(handler=_backtest_walk_forward)

@@ -79,51 +79,92 @@ def test_run_ending_with_an_open_position_reconciles(demo_result, catalog_root: 
     check_reconciles(result, catalog_root)
 
 
-def test_same_fills_as_a_hand_built_engine(demo_result, catalog_root: Path) -> None:
-    spec = demo_result.spec
+def stock_engine_run(spec, catalog_root: Path) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Run ``spec`` on a stock BacktestEngine with default settings (logging at ERROR).
+
+    Return its fills and positions, checked against Nautilus's own reports, and its
+    portfolio analyzer's statistics.
+    """
     catalog = open_catalog(catalog_root)
     engine = BacktestEngine(BacktestEngineConfig(logging=LoggingConfig(log_level="ERROR")))
     try:
         engine.add_venue(
-            venue=Venue("XNAS"),
-            oms_type=OmsType.NETTING,
-            account_type=AccountType.CASH,
+            venue=Venue(spec.venue),
+            oms_type=OmsType[spec.oms_type],
+            account_type=AccountType[spec.account_type],
             base_currency=USD,
             starting_balances=[Money(spec.starting_capital, USD)],
             bar_execution=True,
         )
-        engine.add_instrument(load_instrument(catalog, "AAPL.XNAS"))
+        engine.add_instrument(load_instrument(catalog, spec.instrument_ids[0]))
         start, end = spec.period()
         engine.add_data(catalog.bars(bar_types=[spec.bar_types[0]], start=start, end=end))
+        parameters = {name: value for name, value in spec.parameters.items() if name != "trade_size"}
         engine.add_strategy(
             EMACross(
                 EMACrossConfig(
-                    instrument_id=InstrumentId.from_str("AAPL.XNAS"),
+                    instrument_id=InstrumentId.from_str(spec.instrument_ids[0]),
                     bar_type=BarType.from_str(spec.bar_types[0]),
-                    trade_size=Decimal(100),
-                    fast_period=10,
-                    slow_period=30,
+                    trade_size=Decimal(spec.parameters["trade_size"]),
+                    **parameters,
                 )
             )
         )
         engine.run()
-        raw = fills_table(engine.cache)
+        fills = fills_table(engine.cache.orders())
         # The platform's tables carry the same numbers as Nautilus's own reports.
         report = engine.trader.generate_fills_report().sort_values("ts_event", kind="stable")
-        assert list(raw["trade_id"]) == [str(t) for t in report["trade_id"]]
-        np.testing.assert_allclose(raw["quantity"].abs(), report["last_qty"].astype(str).astype(float))
-        np.testing.assert_allclose(raw["price"], report["last_px"].astype(str).astype(float))
-        np.testing.assert_allclose(raw["commission"], [float(str(c).split()[0]) for c in report["commission"]])
-        positions = positions_table(engine.cache)
+        assert list(fills["trade_id"]) == [str(t) for t in report["trade_id"]]
+        np.testing.assert_allclose(fills["quantity"].abs(), report["last_qty"].astype(str).astype(float))
+        np.testing.assert_allclose(fills["price"], report["last_px"].astype(str).astype(float))
+        np.testing.assert_allclose(fills["commission"], [float(str(c).split()[0]) for c in report["commission"]])
+        positions = positions_table([*engine.cache.position_snapshots(), *engine.cache.positions()])
         nautilus_positions = engine.trader.generate_positions_report()
         np.testing.assert_allclose(
             sorted(positions["realized_pnl"]), sorted(float(str(m).split()[0]) for m in nautilus_positions["realized_pnl"])
         )
+        analyzer = engine.portfolio.analyzer  # filled by the stock engine's post-run analysis
+        statistics = {
+            **analyzer.get_performance_stats_pnls(USD),
+            **analyzer.get_performance_stats_returns(),
+            **analyzer.get_performance_stats_general(),
+        }
     finally:
         engine.dispose()
+    return fills, positions, statistics
+
+
+def check_same_as_stock_nautilus(result, catalog_root: Path) -> None:
+    """Same fills, positions and statistics as a stock engine on the same spec."""
+    fills, positions, statistics = stock_engine_run(result.spec, catalog_root)
     columns = ["ts_event", "side", "quantity", "price", "commission", "trade_id"]
-    pd.testing.assert_frame_equal(raw[columns], demo_result.fills[columns], check_dtype=False)
-    assert len(raw) > 20
+    pd.testing.assert_frame_equal(fills[columns], result.fills[columns], check_dtype=False)
+    np.testing.assert_allclose(np.sort(positions["realized_pnl"]), np.sort(result.positions["realized_pnl"]))
+    ours = result.summary["nautilus_statistics"]
+    assert set(ours) == set(statistics)
+    for name, value in statistics.items():
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            assert ours[name] is None, name
+        else:
+            assert ours[name] == pytest.approx(value, rel=1e-9, abs=1e-12), name
+
+
+def test_same_fills_and_statistics_as_a_stock_engine(demo_result, catalog_root: Path) -> None:
+    assert len(demo_result.fills) > 20
+    check_same_as_stock_nautilus(demo_result, catalog_root)
+
+
+def test_trade_heavy_margin_run_same_as_a_stock_engine(catalog_root: Path) -> None:
+    # Long and short, flipping through zero, on a MARGIN account: hundreds of orders over four
+    # weeks of minute bars, so closed orders are purged from the engine's cache many times.
+    spec = msgspec.structs.replace(
+        demo_spec(), bar_spec="1-MINUTE-LAST", start="2013-06-03", end="2013-06-28", account_type="MARGIN",
+        parameters={"trade_size": 100, "fast_period": 5, "slow_period": 12, "allow_short": True},
+    )
+    result = run_backtest(spec, catalog=catalog_root)
+    assert len(result.orders) > 300 and (result.positions["entry"] == "SELL").any()
+    assert len(result.orders) == result.fills["client_order_id"].nunique()
+    check_same_as_stock_nautilus(result, catalog_root)
 
 
 def test_result_is_stored_by_spec_hash(demo_result, catalog_root: Path) -> None:

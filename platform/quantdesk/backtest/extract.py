@@ -1,4 +1,4 @@
-"""Tables of a finished engine's orders, fills and positions, read straight from its cache.
+"""Tables of a finished run's orders, fills and positions, read straight from Nautilus's objects.
 
 Nautilus's report builders go through a dict per object and a pandas frame of
 Python objects; for runs with thousands of trades that costs more than the rest of
@@ -8,10 +8,14 @@ from the cached objects is an order of magnitude faster and gives plain floats.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.events import OrderFilled
+from nautilus_trader.model.orders import Order
+from nautilus_trader.model.position import Position
 
 ORDER_COLUMNS = [
     "client_order_id", "instrument_id", "side", "type", "quantity", "filled_qty", "avg_px",
@@ -28,9 +32,9 @@ def _times(nanoseconds: list[int]) -> pd.DatetimeIndex:
     return pd.to_datetime(np.asarray(nanoseconds, dtype="int64"), unit="ns", utc=True)
 
 
-def orders_table(cache) -> pd.DataFrame:
+def orders_table(orders: Iterable[Order]) -> pd.DataFrame:
     """Return one row per order: ids, side, type, quantities, average fill price, status, times."""
-    orders = sorted(cache.orders(), key=lambda o: (o.ts_init, o.client_order_id.value))
+    orders = sorted(orders, key=lambda o: (o.ts_init, o.client_order_id.value))
     frame = pd.DataFrame(
         {
             "client_order_id": [o.client_order_id.value for o in orders],
@@ -50,9 +54,9 @@ def orders_table(cache) -> pd.DataFrame:
     return frame
 
 
-def fills_table(cache) -> pd.DataFrame:
-    """Return one row per fill, in time order; ``quantity`` is signed (negative for sells)."""
-    fills = [e for o in cache.orders() for e in o.events if isinstance(e, OrderFilled)]
+def fills_table(orders: Iterable[Order]) -> pd.DataFrame:
+    """Return one row per fill of ``orders``, in time order; ``quantity`` is signed (negative for sells)."""
+    fills = [e for o in orders for e in o.events if isinstance(e, OrderFilled)]
     fills.sort(key=lambda f: f.ts_event)  # stable: same-time fills keep their event order
     sells = np.array([f.order_side == OrderSide.SELL for f in fills], dtype=bool)
     quantity = np.array([f.last_qty.as_double() for f in fills], dtype="float64")
@@ -71,9 +75,13 @@ def fills_table(cache) -> pd.DataFrame:
     )
 
 
-def positions_table(cache) -> pd.DataFrame:
-    """Return one row per position: every closed round trip (NETTING snapshots included) and any open one."""
-    positions = list(cache.position_snapshots()) + list(cache.positions())
+def positions_table(positions: Iterable[Position]) -> pd.DataFrame:
+    """Return one row per position: every closed round trip and any open one.
+
+    Under NETTING one position id is reused round trip after round trip; pass each round
+    trip's object (``cache.position_snapshots()`` holds copies of the earlier ones).
+    """
+    positions = list(positions)
     positions.sort(key=lambda p: (p.ts_opened, p.ts_closed or 0))
     closed_at = [p.ts_closed if p.is_closed else None for p in positions]
     return pd.DataFrame(
@@ -94,3 +102,15 @@ def positions_table(cache) -> pd.DataFrame:
         },
         columns=POSITION_COLUMNS,
     )
+
+
+def balances_table(account, currency: str) -> pd.Series:
+    """Return the account's total balance in ``currency`` after each of its state events, in time order."""
+    stamps, totals = [], []
+    for state in account.events:
+        for balance in state.balances:
+            if balance.currency.code == currency:
+                stamps.append(state.ts_event)
+                totals.append(balance.total.as_double())
+    balances = pd.Series(np.asarray(totals, dtype="float64"), index=_times(stamps), name="balance")
+    return balances.sort_index(kind="stable")

@@ -131,3 +131,88 @@ def summarize(
         "first_bar": equity.index[0].isoformat() if len(equity) else None,
         "last_bar": equity.index[-1].isoformat() if len(equity) else None,
     }
+
+
+def _nan_to_none(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else float(value)
+
+
+def _mean_or_nan(values: np.ndarray) -> float:
+    return float(values.mean()) if values.size else float("nan")
+
+
+def _account_daily_returns(balances: pd.Series) -> pd.Series:
+    """Daily returns of the account balance, as Nautilus's analyzer derives its portfolio returns."""
+    if len(balances) < 2:
+        return pd.Series(dtype="float64")
+    daily = balances.groupby(balances.index.normalize()).last()
+    if len(daily) < 2:
+        return pd.Series(dtype="float64")
+    returns = daily.resample("D").last().ffill().pct_change().replace([np.inf, -np.inf], np.nan).dropna()
+    return returns.astype("float64")
+
+
+def nautilus_statistics(
+    positions: pd.DataFrame, balances: pd.Series, starting_balance: float, trading_days: int = TRADING_DAYS
+) -> dict[str, float | None]:
+    """Return the statistics Nautilus's ``PortfolioAnalyzer`` reports for a run, computed after it.
+
+    The platform turns Nautilus's analyzer off during runs (it concatenates a pandas Series per
+    closed trade) and computes the same numbers here, vectorized, under the analyzer's names
+    and with its definitions: P&L statistics over the positions' realized P&L (net of
+    commissions), returns statistics over the account balance's daily returns, and the
+    share of positions entered long. NaN values (no losers, fewer than two days) become None.
+
+    Parameters
+    ----------
+    positions : pandas.DataFrame
+        Output of :func:`quantdesk.backtest.extract.positions_table`.
+    balances : pandas.Series
+        Output of :func:`quantdesk.backtest.extract.balances_table`.
+    starting_balance : float
+    trading_days : int
+        Annualization periods of Sharpe, Sortino and volatility (Nautilus's default, 252).
+    """
+    pnls = positions["realized_pnl"].to_numpy(dtype="float64") if len(positions) else np.empty(0)
+    winners, losers = pnls[pnls > 0], pnls[pnls < 0]
+    ending_balance = float(balances.iloc[-1]) if len(balances) else starting_balance
+    decided = winners.size + losers.size
+    average_winner, average_loser = _mean_or_nan(winners), _mean_or_nan(losers)
+    if not pnls.size:
+        expectancy = float("nan")
+    elif decided:
+        expectancy = (np.nan_to_num(average_winner) * winners.size + np.nan_to_num(average_loser) * losers.size) / decided
+    else:
+        expectancy = 0.0
+
+    returns = _account_daily_returns(balances).to_numpy()
+    daily_std = returns.std(ddof=1) if returns.size >= 2 else float("nan")
+    mean = _mean_or_nan(returns)
+    downside = math.sqrt(np.sum(returns[returns < 0] ** 2) / returns.size) if returns.size else float("nan")
+    gains, pains = returns[returns > 0].sum(), returns[returns < 0].sum()
+    meaningful_std = daily_std if daily_std >= np.finfo(float).eps else float("nan")
+    annualizer = math.sqrt(trading_days)
+    long_ratio = round(float((positions["entry"] == "BUY").mean()), 2) if len(positions) else None
+    statistics = {
+        "PnL (total)": ending_balance - starting_balance,
+        "PnL% (total)": (ending_balance - starting_balance) / starting_balance * 100 if starting_balance else 0.0,
+        "Max Winner": winners.max() if winners.size else float("nan"),
+        "Avg Winner": average_winner,
+        "Min Winner": winners.min() if winners.size else float("nan"),
+        "Min Loser": losers.max() if losers.size else float("nan"),
+        "Avg Loser": average_loser,
+        "Max Loser": losers.min() if losers.size else float("nan"),
+        "Expectancy": expectancy,
+        # Nautilus counts break-even trades as losses here (but not in Expectancy).
+        "Win Rate": winners.size / pnls.size if pnls.size else float("nan"),
+        f"Returns Volatility ({trading_days} days)": daily_std * annualizer,
+        "Average (Return)": mean,
+        "Average Loss (Return)": _mean_or_nan(returns[returns < 0]),
+        "Average Win (Return)": _mean_or_nan(returns[returns > 0]),
+        f"Sharpe Ratio ({trading_days} days)": mean / meaningful_std * annualizer,
+        f"Sortino Ratio ({trading_days} days)": mean / downside * annualizer if downside >= np.finfo(float).eps else float("nan"),
+        "Profit Factor": abs(gains / pains) if pains != 0 else float("nan"),
+        "Risk Return Ratio": mean / meaningful_std,
+        "Long Ratio": long_ratio,
+    }
+    return {name: _nan_to_none(value) for name, value in statistics.items()}
