@@ -43,9 +43,15 @@ def artifacts() -> Path:
 
 @pytest.fixture(scope="session")
 def dask_client():
-    """A real LocalCluster with two single-threaded worker processes, as the platform starts one."""
-    from distributed import Client, LocalCluster
+    """A real LocalCluster with two single-threaded worker processes, started as the platform starts one."""
+    import dataclasses
 
-    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+    from distributed import Client
+
+    from quantdesk.compute import start_local_cluster
+    from quantdesk.config import settings
+
+    cluster_settings = dataclasses.replace(settings(), dask_workers=2, dask_dashboard_port=0, host="127.0.0.1")
+    with start_local_cluster(cluster_settings) as cluster:
         with Client(cluster) as client:
             yield client

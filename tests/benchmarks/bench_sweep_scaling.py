@@ -10,17 +10,19 @@ the target is >= 1.8x on a two-core machine.
 
 from __future__ import annotations
 
+import dataclasses
 import multiprocessing
 import shutil
 import tempfile
 import time
 from pathlib import Path
 
-from distributed import Client, LocalCluster
+from distributed import Client
 
 from quantdesk.backtest import run_backtest, run_specs
 from quantdesk.catalog import build_sample_catalog
-from quantdesk.config import BacktestSpec, SweepConfig
+from quantdesk.compute import start_local_cluster
+from quantdesk.config import BacktestSpec, SweepConfig, settings
 
 SESSIONS = 257  # x 390 minutes = 100,230 bars
 WORKERS = 2
@@ -68,8 +70,8 @@ def main() -> None:
         print(f"serial, one process        {serial:7.2f} s", flush=True)
         shutil.rmtree(root / "backtests")
 
-        with LocalCluster(n_workers=WORKERS, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster, \
-                Client(cluster) as client:
+        cluster_settings = dataclasses.replace(settings(), dask_workers=WORKERS, dask_dashboard_port=0, host="127.0.0.1")
+        with start_local_cluster(cluster_settings) as cluster, Client(cluster) as client:
             client.run(lambda: __import__("quantdesk.backtest.run"))  # warm workers: imports done
             started = time.perf_counter()
             outcomes = run_specs(specs, root, client=client, progress=False)

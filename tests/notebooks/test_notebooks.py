@@ -115,6 +115,7 @@ def test_parameter_sweep_notebook(on_the_test_cluster: Path, tmp_path: Path) -> 
     assert all(c.execution_count for c in code) and not any(o.output_type == "error" for c in code for o in c.outputs)
     text = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in code for o in c.outputs)
     assert "Monte Carlo (trades)" in text and "300 paths" in text
+    assert "pairs x" in text and "bars screened in" in text
     assert all(year in text for year in ("2008", "2012"))  # the year-by-year table
     sweeps = list((on_the_test_cluster / "sweeps").iterdir())
     assert sweeps, "the sweep table was not stored"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import dask
 from distributed import Client, LocalCluster
 
 from quantdesk.config.settings import Settings, settings
@@ -17,16 +18,20 @@ def start_local_cluster(config: Settings | None = None) -> LocalCluster:
     """Start a LocalCluster sized to the machine, one single-threaded worker process per core.
 
     Nautilus engines hold the GIL for most of a backtest, so processes rather than
-    threads are what spread backtests over cores.
+    threads are what spread backtests over cores. For the same reason the workers' statistical
+    profiler is off: sampling the task thread's stack every 10 ms made each backtest about 8%
+    slower here (the Dask dashboard's Profile page stays empty; everything else works).
     """
     config = config or settings()
-    return LocalCluster(
-        n_workers=config.dask_workers,
-        threads_per_worker=1,
-        processes=True,
-        host=config.host,
-        dashboard_address=f"{config.host}:{config.dask_dashboard_port}",
-    )
+    # The nannies hand the configuration current at construction to their worker processes.
+    with dask.config.set({"distributed.worker.profile.enabled": False}):
+        return LocalCluster(
+            n_workers=config.dask_workers,
+            threads_per_worker=1,
+            processes=True,
+            host=config.host,
+            dashboard_address=f"{config.host}:{config.dask_dashboard_port}",
+        )
 
 
 def get_client(config: Settings | None = None) -> Client:

@@ -7,11 +7,14 @@ import holoviews.plotting.bokeh  # noqa: F401  (registers the Bokeh backend the 
 import numpy as np
 import pandas as pd
 
+MOST_LABELLED_CELLS = 150
+
 
 def objective_heatmap(table: pd.DataFrame, x: str, y: str, objective_name: str = "objective") -> hv.Overlay:
-    """Plot the best objective for each (x, y) pair of parameter values, labelled.
+    """Plot the best ``objective`` column for each (x, y) pair of parameter values, labelled when legible.
 
     Other varied parameters are maximized over, so each cell shows the best that pair can do.
+    Grids of more than :data:`MOST_LABELLED_CELLS` cells (screens) are left to the hover tool.
     """
     ran = table.dropna(subset=["objective"])
     cells = ran.groupby([x, y], as_index=False)["objective"].max() if len(ran) else pd.DataFrame(columns=[x, y, "objective"])
@@ -23,6 +26,8 @@ def objective_heatmap(table: pd.DataFrame, x: str, y: str, objective_name: str =
         cmap="viridis", colorbar=True, tools=["hover"], responsive=True, height=360,
         title=f"Best {objective_name} by {x} and {y}", toolbar=None,
     )
+    if len(cells) > MOST_LABELLED_CELLS:
+        return hv.Overlay([heatmap])
     labels = hv.Labels(cells, [x_dim, y_dim], "label").opts(text_font_size="8pt", text_color="white")
     return heatmap * labels
 
