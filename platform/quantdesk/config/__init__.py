@@ -1,8 +1,9 @@
 """Settings from the environment and the frozen run configs."""
 
 from quantdesk.config.backtest import BacktestSpec
+from quantdesk.config.factors import FactorRunConfig
 from quantdesk.config.monte_carlo import MonteCarloConfig
 from quantdesk.config.settings import Settings, settings
 from quantdesk.config.sweep import SweepConfig, WalkForwardConfig
 
-__all__ = ["BacktestSpec", "MonteCarloConfig", "Settings", "SweepConfig", "WalkForwardConfig", "settings"]
+__all__ = ["BacktestSpec", "FactorRunConfig", "MonteCarloConfig", "Settings", "SweepConfig", "WalkForwardConfig", "settings"]

@@ -1,0 +1,1 @@
+"""The built-in factor families; importing this package registers them."""
