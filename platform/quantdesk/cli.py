@@ -181,6 +181,43 @@ def _jobs_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _factors_list(args: argparse.Namespace) -> int:
+    from quantdesk.factors.registry import registry
+
+    factors = sorted(registry().values(), key=lambda f: (f.family, f.name))
+    if args.family:
+        factors = [f for f in factors if f.family == args.family]
+        if not factors:
+            raise QuantDeskError(f"No factor family {args.family!r}: families are "
+                                 + ", ".join(sorted({f.family for f in registry().values()})))
+    total = 0
+    for item in factors:
+        variants = len(item.variants())
+        total += variants
+        grid = ", ".join(f"{name}={list(values)}" for name, values in item.grid.items())
+        print(f"{item.family:12s} {item.name:24s} {variants:4d} variants  {grid}  {item.doc}")
+    print(f"{len(factors)} factors, {total} variants on their default grids")
+    return 0
+
+
+def _factors_run(args: argparse.Namespace) -> int:
+    from quantdesk.config import FactorRunConfig
+    from quantdesk.factors.pipeline import run_factors
+
+    config = FactorRunConfig.load(args.spec)
+    run = run_factors(config, catalog=args.catalog)
+    values = run.values
+    print(f"factor run {config.id[:16]}: {values.sizes['factor']} variants x {values.sizes['asset']} assets x "
+          f"{values.sizes['time']} bars -> {run.path}")
+    for problem in run.problems:
+        print(f"quantdesk: warning: {problem}", file=sys.stderr)
+    if not run.complete:
+        print("quantdesk: the run stopped before every block was written: run the same command again to resume",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
 def _up(args: argparse.Namespace) -> int:
     from quantdesk.launcher import run_platform
 
@@ -226,6 +263,14 @@ def parser() -> argparse.ArgumentParser:
     monte = with_catalog(backtest.add_parser("monte-carlo", help="resample a stored run's trades or returns"))
     monte.add_argument("spec", help="path of the Monte Carlo config (.json or .yaml), naming the run_id")
     monte.set_defaults(handler=_backtest_monte_carlo)
+
+    factors = commands.add_parser("factors", help="factor synthesis").add_subparsers(dest="action", required=True)
+    factor_list = factors.add_parser("list", help="list the built-in factors and their default grids")
+    factor_list.add_argument("--family", help="only this family (momentum, volatility, technical, ...)")
+    factor_list.set_defaults(handler=_factors_list)
+    factor_run = with_catalog(factors.add_parser("run", help="compute and store a factor run file on Dask (resumes when rerun)"))
+    factor_run.add_argument("spec", help="path of the factor run config (.json or .yaml)")
+    factor_run.set_defaults(handler=_factors_run)
 
     jobs = commands.add_parser("jobs", help="scheduled report notebooks").add_subparsers(dest="action", required=True)
     job_run = with_catalog(jobs.add_parser("run", help="execute notebooks/reports/NAME.ipynb with papermill"))

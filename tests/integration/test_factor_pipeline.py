@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from quantdesk.config import FactorRunConfig
 from quantdesk.errors import QuantDeskError
 from quantdesk.factors.panel import load_panel, synthetic_panel
 from quantdesk.factors.pipeline import build_values, plan_variants, run_factors
 from quantdesk.testing import factors as test_factors
+from quantdesk.testing import subprocess_env
 
 USER = "quantdesk.testing.factors"
 UNIVERSE = ["AAPL.XNAS", "MSFT.XNAS", "IBM.XNYS", "GOOG.XNAS"]
@@ -102,3 +106,18 @@ def _chunk_times(path: Path, blocks: list[int]) -> dict[str, int]:
 def test_an_empty_universe_is_refused() -> None:
     with pytest.raises(QuantDeskError, match="universe is empty"):
         FactorRunConfig(universe=[]).check()
+
+
+def test_cli_runs_a_factor_file_and_warns_of_what_it_left_out(catalog_root: Path, tmp_path: Path) -> None:
+    spec = {"universe": ["AAPL.XNAS", "NOPE.XNAS"], "start": "2008-01-01", "end": "2009-12-31",
+            "factors": {f"{USER}:window_return": {"window": [3]}}}
+    (tmp_path / "factors.yaml").write_text(yaml.safe_dump(spec))
+    done = subprocess.run([sys.executable, "-m", "quantdesk.cli", "factors", "run", str(tmp_path / "factors.yaml")],
+                          capture_output=True, text=True, timeout=600,
+                          env=subprocess_env(QUANTDESK_CATALOG=str(catalog_root), QUANTDESK_DASK_WORKERS="1"))
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "1 variants x 1 assets x 505 bars" in done.stdout
+    assert "NOPE.XNAS: no 1-DAY-LAST bars" in done.stderr
+    bad = subprocess.run([sys.executable, "-m", "quantdesk.cli", "factors", "run", str(tmp_path / "missing.yaml")],
+                         capture_output=True, text=True, timeout=120, env=subprocess_env(QUANTDESK_CATALOG=str(catalog_root)))
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "missing.yaml" in bad.stderr
