@@ -12,16 +12,17 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from scipy.stats import spearmanr
 
 from quantdesk.config import FactorRunConfig
 from quantdesk.errors import QuantDeskError
 from quantdesk.factors.panel import load_panel, synthetic_panel
-from quantdesk.factors.pipeline import build_values, plan_variants, run_factors
+from quantdesk.factors.pipeline import build_values, open_factor_run, plan_variants, run_factors
 from quantdesk.testing import factors as test_factors
 from quantdesk.testing import subprocess_env
 
 USER = "quantdesk.testing.factors"
-UNIVERSE = ["AAPL.XNAS", "MSFT.XNAS", "IBM.XNYS", "GOOG.XNAS"]
+UNIVERSE = ["AAPL.XNAS", "MSFT.XNAS", "IBM.XNYS", "GOOG.XNAS", "FB.XNAS"]
 
 
 def test_building_the_graph_computes_nothing() -> None:
@@ -68,6 +69,16 @@ def test_run_on_the_catalog_stores_values_and_names_what_it_left_out(catalog_roo
     stored = run.values.sel(factor=f"{USER}:window_return(window=20)").to_pandas()
     np.testing.assert_allclose(stored.to_numpy(), expected.to_numpy(), rtol=1e-6, equal_nan=True)
     assert (run.path / "values.zarr").is_dir() and run.path.parent.name == "factors"
+    # Scored, ranked and regime-labelled beside the values; a date's rank IC equals scipy's.
+    label = f"{USER}:window_return(window=20)"
+    assert list(run.leaderboard.index) and set(run.leaderboard.index) == set(run.values["factor"].values)
+    assert set(run.regimes.columns) == {"volatility", "trend"} and run.regimes["volatility"].notna().any()
+    forward = close.shift(-1) / close - 1.0
+    day = stored.index[stored.notna().all(axis=1) & forward.notna().all(axis=1)][20]  # all five assets, FB listed
+    expected_ic = spearmanr(stored.loc[day], forward.loc[day]).statistic
+    assert float(run.scores["rank_ic"].sel(factor=label, horizon=1, time=day)) == pytest.approx(expected_ic, abs=1e-6)
+    again = open_factor_run(run.path)
+    assert again.complete and again.leaderboard.equals(run.leaderboard)
 
 
 def test_an_interrupted_run_resumes_without_redoing_finished_blocks(tmp_path: Path, catalog_root: Path, dask_client) -> None:

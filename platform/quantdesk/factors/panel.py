@@ -73,12 +73,19 @@ def assemble(
         cross_mean = np.nanmean(returns, axis=1)
     data["cross_mean"] = (("time",), cross_mean)
     if market is not None:
-        level = market.reindex(times).ffill()
+        known = market.dropna()
+        level = known.reindex(times).ffill()
+        # Carried over the market's holidays, but not past its last bar: after that its
+        # moves are unknown, not zero (zeros would bias every beta towards 0).
+        level[level.index > known.index.max()] = np.nan
         data["market"] = (("time",), level.pct_change(fill_method=None).to_numpy(dtype="float64"))
     else:
         data["market"] = (("time",), cross_mean)
     for name, series in external.items():
-        data[name] = (("time",), series.sort_index().reindex(times, method="ffill").to_numpy(dtype="float64"))
+        # A missing print (a FRED "." on a bond-market holiday when stocks trade) must not be
+        # carried forward as NaN: the last value holds until the next print.
+        level = series.dropna().sort_index().reindex(times, method="ffill")
+        data[name] = (("time",), level.to_numpy(dtype="float64"))
     return xr.Dataset(data, coords={"time": times, "asset": assets})
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import dask
 import dask.array as da
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from quantdesk.catalog import catalog_root
@@ -30,10 +31,14 @@ from quantdesk.config.factors import FactorRunConfig
 from quantdesk.errors import QuantDeskError
 from quantdesk.factors.panel import INPUTS, load_panel
 from quantdesk.factors.registry import Variant, get_factor
+from quantdesk.storage import staged_folder
 
 VALUES = "values.zarr"
 PLAN = "plan.json"
 DONE = "done.json"
+SCORES = "scores.zarr"
+LEADERBOARD = "leaderboard.parquet"
+REGIMES = "regimes.parquet"
 # Values are stored as float32: factor values carry a few significant digits, and half the
 # bytes halves the write and the memory of every read.
 STORED_DTYPE = "float32"
@@ -60,6 +65,12 @@ class FactorRun:
         data, assets without bars, variants that raised, blocks that failed.
     complete : bool
         Whether every block was written (False after a stop or a failed block).
+    scores : xarray.Dataset or None
+        :func:`quantdesk.factors.scoring.score` of the values (None until complete).
+    leaderboard : pandas.DataFrame or None
+        The factors ranked by rank-IC IR at the first horizon.
+    regimes : pandas.DataFrame or None
+        The market's ``volatility`` and ``trend`` regime per date, to split scores by.
     """
 
     config: FactorRunConfig
@@ -67,6 +78,9 @@ class FactorRun:
     values: xr.DataArray
     problems: list[str]
     complete: bool
+    scores: xr.Dataset | None = None
+    leaderboard: pd.DataFrame | None = None
+    regimes: pd.DataFrame | None = None
 
 
 def factors_root(root: Path) -> Path:
@@ -130,21 +144,33 @@ def _compute_block(inputs: np.ndarray, series: dict[str, np.ndarray], variants: 
 
 
 def build_values(
-    panel: xr.Dataset, variants: Sequence[Variant], assets_per_chunk: int = 100, factors_per_chunk: int = 32
+    panel: xr.Dataset,
+    variants: Sequence[Variant],
+    assets_per_chunk: int = 100,
+    factors_per_chunk: int = 32,
+    client: Any = None,
 ) -> xr.DataArray:
     """Return the lazy ``time x asset x factor`` array of ``variants`` on ``panel``; nothing is computed.
 
-    Each block of assets travels once to the cluster and feeds every factor block.
+    Each block of assets travels once to the cluster and feeds every factor block; with a
+    ``client`` the blocks are scattered to the workers first, which keeps the graph small.
     """
     if not variants:
         raise QuantDeskError("No factor variant to compute: every factor asked for was left out (see the problems)")
     days, assets = panel.sizes["time"], panel.sizes["asset"]
     stacked = np.stack([panel[name].to_numpy().astype("float64") for name in INPUTS])
     series = {name: panel[name].to_numpy().astype("float64") for name in panel.data_vars if name not in INPUTS}
-    series_node = dask.delayed(series, traverse=False)
     asset_edges = list(range(0, assets, assets_per_chunk)) + [assets]
     factor_edges = list(range(0, len(variants), factors_per_chunk)) + [len(variants)]
-    asset_nodes = [dask.delayed(np.ascontiguousarray(stacked[:, :, a:b])) for a, b in zip(asset_edges, asset_edges[1:])]
+    asset_blocks = [np.ascontiguousarray(stacked[:, :, a:b]) for a, b in zip(asset_edges, asset_edges[1:])]
+    if client is not None:
+        # Fresh keys (hash=False): rescattering equal data under a key being released can hang.
+        # One datum (a list of one): scattering a dict would key each series by its name.
+        [series_node] = client.scatter([series], broadcast=True, hash=False)
+        asset_nodes = client.scatter(asset_blocks, hash=False)
+    else:
+        series_node = dask.delayed(series, traverse=False)
+        asset_nodes = [dask.delayed(block) for block in asset_blocks]
     rows = []
     for (a, b), inputs in zip(zip(asset_edges, asset_edges[1:]), asset_nodes):
         row = []
@@ -240,14 +266,14 @@ def run_factors(
         panel, problems = loaded.panel, list(loaded.problems)
     variants, left_out = plan_variants(config, panel)
     problems += left_out
-    values = build_values(panel, variants, config.assets_per_chunk, config.factors_per_chunk)
+    client = client or get_client()
+    values = build_values(panel, variants, config.assets_per_chunk, config.factors_per_chunk, client)
     path = factors_root(root) / config.id[:16]
     done = _start_store(path, values, config, problems)
     edges = list(range(0, len(variants), config.factors_per_chunk)) + [len(variants)]
     blocks = [(k, slice(a, b)) for k, (a, b) in enumerate(zip(edges, edges[1:]))]
     report = _reporter(progress, len(blocks))
     report(len(done))
-    client = client or get_client()
     pending = [(k, region) for k, region in blocks if k not in done]
     delayed_writes = [
         xr.Dataset({"values": values.isel(factor=region)}).drop_vars(["time", "asset", "factor"])
@@ -275,4 +301,91 @@ def run_factors(
         client.cancel([future for future in writes if not future.done()])
         report(None)
     stored = xr.open_zarr(path / VALUES, consolidated=False)["values"]
-    return FactorRun(config, path, stored, problems + failed, complete=len(done) == len(blocks))
+    complete = len(done) == len(blocks)
+    run = FactorRun(config, path, stored, problems + failed, complete)
+    if not complete:
+        return run
+    if not (path / SCORES).exists():
+        _score_and_store(run, panel, client)
+    return open_factor_run(path)
+
+
+def _score_and_store(run: FactorRun, panel: xr.Dataset, client: Any) -> None:
+    """Score the stored values on the cluster; store scores, leaderboard and the market's regimes beside them."""
+    from quantdesk.factors.regimes import trend_regime, volatility_regime
+    from quantdesk.factors.scoring import DEFAULT_MIN_PAIRS, leaderboard, save_scores, score
+
+    assets = run.values.sizes["asset"]
+    if assets < DEFAULT_MIN_PAIRS:
+        _note(run.path, f"not scored: cross-sectional scores need at least {DEFAULT_MIN_PAIRS} assets, the run has {assets}")
+        return
+    quantiles = min(run.config.quantiles, assets)
+    if quantiles < run.config.quantiles:
+        _note(run.path, f"quantiles={run.config.quantiles} with {assets} assets: scored with {quantiles} buckets")
+    with client.as_current():
+        scores = score(run.values, panel["close"], run.config.horizons, quantiles).load()
+    market = panel["market"].to_series().dropna()
+    regimes = pd.DataFrame({
+        "volatility": volatility_regime(market),
+        "trend": trend_regime(100.0 * (1.0 + market).cumprod()),
+    })
+    _write_frame(run.path / REGIMES, regimes)
+    _write_frame(run.path / LEADERBOARD, leaderboard(scores))
+    with staged_folder(run.path / SCORES) as staging:  # last: its presence marks a scored run
+        save_scores(scores, staging)
+
+
+def _note(path: Path, problem: str) -> None:
+    """Add ``problem`` to the run's stored problems (once)."""
+    plan = json.loads((path / PLAN).read_text())
+    if problem not in plan["problems"]:
+        plan["problems"].append(problem)
+        _write_json(path / PLAN, plan)
+
+
+def _write_frame(path: Path, frame: pd.DataFrame) -> None:
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(handle)
+    frame.to_parquet(temporary)
+    os.replace(temporary, path)
+
+
+def open_factor_run(path: str | Path) -> FactorRun:
+    """Read a stored factor run (values lazily; scores, leaderboard and regimes when scored).
+
+    Raises
+    ------
+    QuantDeskError
+        When ``path`` holds no factor run or its files are damaged.
+    """
+    from quantdesk.factors.scoring import load_scores
+
+    path = Path(path)
+    try:
+        plan = json.loads((path / PLAN).read_text())
+        done = json.loads((path / DONE).read_text())
+        values = xr.open_zarr(path / VALUES, consolidated=False)["values"]
+    except (OSError, ValueError, KeyError) as error:
+        raise QuantDeskError(f"No readable factor run at {path} ({error}): run the factor config again") from None
+    config = FactorRunConfig.parse(json.dumps(plan["config"]))
+    blocks = -(-len(plan["factors"]) // config.factors_per_chunk)
+    scored = (path / SCORES).exists()
+    return FactorRun(
+        config, path, values, plan["problems"], complete=len(done) == blocks,
+        scores=load_scores(path / SCORES) if scored else None,
+        leaderboard=pd.read_parquet(path / LEADERBOARD) if scored else None,
+        regimes=pd.read_parquet(path / REGIMES) if scored else None,
+    )
+
+
+def list_factor_runs(catalog: str | Path | None = None) -> pd.DataFrame:
+    """Return one row per stored factor run: id, factors, assets, days, scored."""
+    rows = []
+    folder = factors_root(catalog_root(catalog))
+    for path in sorted(folder.iterdir()) if folder.is_dir() else []:
+        if (path / PLAN).exists():
+            plan = json.loads((path / PLAN).read_text())
+            rows.append({"run_id": path.name, "factors": len(plan["factors"]), "assets": len(plan["assets"]),
+                         "days": plan["days"], "scored": (path / SCORES).exists(),
+                         "universe": ", ".join(plan["config"]["universe"][:5])})
+    return pd.DataFrame(rows, columns=["run_id", "factors", "assets", "days", "scored", "universe"])

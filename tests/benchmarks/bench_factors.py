@@ -1,0 +1,185 @@
+"""Factor synthesis at scale: every built-in variant on 500 synthetic assets x 2,520 days, computed, stored and scored.
+
+Part 1 runs ``run_factors`` end to end on a LocalCluster of two single-threaded workers (the
+platform's own cluster), from an in-memory synthetic panel to a scored Zarr store, and prints:
+seconds, factor series (variant x asset), values per second, the peak resident memory of this
+process and its workers together, and the share of the memory-bandwidth floor (the time this
+machine takes just to write that many float64 values once). Targets: <= 30 s, <= 8 GiB.
+
+Part 2 computes the same 50-variant subset three ways on 500 assets x 2,520 days: pandas
+rolling computations column by column (written here, independently), quantdesk's kernels in
+this process on one thread, and quantdesk on the LocalCluster; the target is quantdesk
+>= 10x pandas per value.
+
+    .venv/bin/python tests/benchmarks/bench_factors.py [--assets N] [--days N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numba
+import numpy as np
+import pandas as pd
+import psutil
+from distributed import Client
+
+from quantdesk.compute import start_local_cluster
+from quantdesk.config import FactorRunConfig, settings
+from quantdesk.factors.panel import arrays, synthetic_panel
+from quantdesk.factors.pipeline import build_values, run_factors
+from quantdesk.factors.registry import get_factor, registry
+
+WORKERS = 2
+
+
+class PeakMemory:
+    """Sample the resident memory of this process and its children (the Dask workers) until stopped."""
+
+    def __init__(self, interval: float = 0.05) -> None:
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, args=(interval,), daemon=True)
+
+    def _sample(self, interval: float) -> None:
+        me = psutil.Process()
+        while not self._stop.is_set():
+            total = 0
+            for process in [me, *me.children(recursive=True)]:
+                try:
+                    total += process.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            time.sleep(interval)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def bandwidth_floor(values: int) -> float:
+    """Return the seconds this machine takes to write ``values`` float64 once (measured on 256 MB, scaled)."""
+    block = np.empty(32 * 1024 * 1024)  # 256 MB: far beyond the caches
+    block.fill(1.0)  # fault the pages in before timing
+    started = time.perf_counter()
+    for repeat in range(8):
+        block.fill(float(repeat))
+    per_value = (time.perf_counter() - started) / (8 * block.size)
+    return per_value * values
+
+
+def end_to_end(assets: int, days: int, client: Client) -> None:
+    panel = synthetic_panel(assets, days, seed=7)
+    rng = np.random.default_rng(8)
+    for name in ("rates", "inflation", "vix"):  # the macro factors' external series, simulated
+        panel[name] = ("time", 2.0 + np.cumsum(rng.normal(0.0, 0.02, days)))
+    variants = sum(len(f.variants()) for f in registry().values())
+    values = variants * assets * days
+    config = FactorRunConfig(universe=["synthetic"], factors={}, assets_per_chunk=100, factors_per_chunk=32)
+    print(f"part 1: {variants} variants x {assets} assets x {days} days = {variants * assets:,} factor series, "
+          f"{values:,} values", flush=True)
+    with tempfile.TemporaryDirectory() as folder, PeakMemory() as memory:
+        started = time.perf_counter()
+        run = run_factors(config, catalog=folder, client=client, progress=True, panel=panel)
+        seconds = time.perf_counter() - started
+    assert run.complete, run.problems
+    floor = bandwidth_floor(values)
+    print(f"  end to end        {seconds:8.2f} s   (target <= 30 s)")
+    print(f"  values per second {values / seconds:14,.0f}")
+    print(f"  peak memory       {memory.peak / 2**30:8.2f} GiB (this process and its workers; target <= 8 GiB)")
+    print(f"  bandwidth floor   {floor:8.2f} s to write {values:,} float64 once: the run takes {seconds / floor:.1f}x that")
+    if run.problems:
+        print(f"  left out: {len(run.problems)} ({run.problems[0]} ...)")
+
+
+def pandas_subset(panel) -> list[pd.DataFrame]:
+    """Return the pandas reference computations of part 2, in :data:`BENCH_SUBSET` order."""
+    close = panel["close"].to_pandas()
+    log_returns = np.log(close).diff()
+    returns = panel["returns"].to_pandas()
+    volume = panel["volume"].to_pandas()
+    formulas = {
+        "momentum": lambda w: close / close.shift(w) - 1.0,
+        "volatility": lambda w: log_returns.rolling(w).std(),
+        "volume_zscore": lambda w: (volume - volume.rolling(w).mean()) / volume.rolling(w).std(),
+        "skewness": lambda w: returns.rolling(w).skew(),
+        "price_to_sma": lambda w: close / close.rolling(w).mean() - 1.0,
+    }
+    return [formulas[name](window) for name, _, windows in BENCH_SUBSET for window in windows]
+
+
+def three_ways(assets: int, days: int, client: Client, subset: list) -> None:
+    panel = synthetic_panel(assets, days, seed=11)
+    values = len(subset) * assets * days
+    print(f"part 2: {len(subset)} variants x {assets} assets x {days} days = {values:,} values", flush=True)
+    started = time.perf_counter()
+    references = pandas_subset(panel)
+    pandas_seconds = time.perf_counter() - started
+    data = arrays(panel)
+    numba.set_num_threads(1)
+    for variant in subset:
+        variant.compute({name: values[:300] for name, values in data.items()})  # compile outside the clock
+    started = time.perf_counter()
+    ours = [variant.compute(data) for variant in subset]
+    single = time.perf_counter() - started
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    for variant, mine, reference in zip(subset, ours, references):
+        np.testing.assert_allclose(mine, reference.to_numpy(), rtol=1e-7, atol=1e-9, equal_nan=True, err_msg=variant.label)
+    lazy = build_values(panel, subset, assets_per_chunk=max(1, assets // (2 * WORKERS)), factors_per_chunk=len(subset))
+    client.compute(lazy.isel(time=slice(0, 2))).result()  # the workers compile their kernels outside the clock
+    started = time.perf_counter()
+    client.compute(lazy.data).result()
+    cluster_seconds = time.perf_counter() - started
+    print(f"  pandas, column by column     {pandas_seconds:7.2f} s  {values / pandas_seconds:14,.0f} values/s")
+    print(f"  quantdesk, one thread        {single:7.2f} s  {values / single:14,.0f} values/s  "
+          f"{pandas_seconds / single:6.1f}x pandas  (same values as pandas)")
+    print(f"  quantdesk, LocalCluster({WORKERS})  {cluster_seconds:7.2f} s  {values / cluster_seconds:14,.0f} values/s  "
+          f"{pandas_seconds / cluster_seconds:6.1f}x pandas  (target >= 10x)")
+
+
+def subset_variants() -> list:
+    """Return the 50 registry variants matching :func:`pandas_subset` (names from the built-in library)."""
+    from quantdesk.factors.registry import Variant
+
+    chosen = []
+    for name, parameter, windows in BENCH_SUBSET:
+        factor = get_factor(name)
+        defaults = {p: values[0] for p, values in factor.grid.items() if p != parameter}
+        for window in windows:
+            chosen.append(Variant(name, tuple(sorted({**defaults, parameter: window}.items()))))
+    return chosen
+
+
+# (registry name, window parameter, windows) of the part-2 subset, in pandas_subset's order.
+BENCH_SUBSET: list[tuple[str, str, tuple[int, ...]]] = [
+    ("momentum", "window", (3, 5, 10, 15, 21, 42, 63, 126, 189, 252)),
+    ("volatility", "window", (5, 10, 15, 21, 30, 42, 63, 90, 126, 252)),
+    ("volume_zscore", "window", (5, 10, 15, 21, 30, 42, 63, 90, 126, 252)),
+    ("skewness", "window", (21, 30, 42, 60, 63, 90, 120, 126, 180, 252)),
+    ("price_to_sma", "window", (5, 10, 20, 30, 40, 50, 60, 100, 150, 200)),
+]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assets", type=int, default=500)
+    parser.add_argument("--days", type=int, default=2520)
+    args = parser.parse_args()
+    cluster_settings = dataclasses.replace(settings(), dask_workers=WORKERS, dask_dashboard_port=0, host="127.0.0.1")
+    with start_local_cluster(cluster_settings) as cluster, Client(cluster) as client:
+        end_to_end(args.assets, args.days, client)
+        three_ways(args.assets, args.days, client, subset_variants())
+
+
+if __name__ == "__main__":
+    main()
