@@ -34,7 +34,7 @@ def test_building_the_graph_computes_nothing() -> None:
     values = build_values(panel, variants, assets_per_chunk=7, factors_per_chunk=2)
     assert test_factors.CALLS["count"] == before  # a graph, not values
     assert values.shape == (400, 30, 3) and values.chunks == ((400,), (7, 7, 7, 7, 2), (2, 1))
-    computed = values.sel(factor=f"{USER}:counted_momentum(window=10)").compute()  # the scheduler in this process
+    computed = values.sel(factor=f"{USER}:counted_momentum(window=10)").compute(scheduler="synchronous")  # here, to count
     assert test_factors.CALLS["count"] > before
     close = panel["close"].to_numpy()
     expected = close[10:] / close[:-10] - 1.0

@@ -82,7 +82,7 @@ def test_failed_job_is_archived_with_its_error(repository_kernel: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["jobs", "run", "no_such_report"], "Unknown job 'no_such_report': the jobs are backtest_report, walk_forward_report"),
+        (["jobs", "run", "no_such_report"], "Unknown job 'no_such_report': the jobs are backtest_report, factor_report, walk_forward_report"),
         (["jobs", "run", "backtest_report", "-p", "slow_period", "slow"], "slow_period='slow'"),
         (["jobs", "run", "backtest_report", "-p", "colour", "red"], "Unknown parameter 'colour'"),
     ],
@@ -133,3 +133,40 @@ def test_walk_forward_report_job(on_the_test_cluster: Path) -> None:
     html = (record.folder / "report.html").read_text()
     assert "Walk-forward report" in html and "walk-forward" in html and "4 windows" in html
     assert "cdn.bokeh.org" not in html and html.count('"name":"Figure"') >= 4  # equity, 2 steps, equity, drawdown
+
+
+SMOKE_FACTORS = "{momentum: {window: [5, 21]}, volatility: {window: [21]}}"
+
+
+def test_factor_research_notebook(on_the_test_cluster: Path, tmp_path: Path) -> None:
+    output = tmp_path / "factors.ipynb"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks/research/03_factor_research.ipynb"),
+        str(output),
+        parameters={"start": "2008-01-01", "end": "2012-12-31", "factors": SMOKE_FACTORS, "horizons": "1, 5"},
+        kernel_name="quantdesk",
+        cwd=str(ROOT / "notebooks/research"),
+        progress_bar=False,
+    )
+    book = nbformat.read(output, as_version=4)
+    code = [c for c in book.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code) and not any(o.output_type == "error" for c in code for o in c.outputs)
+    text = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in code for o in c.outputs)
+    assert "3 variants x 5 assets" in text and "best factor: " in text
+    assert all(label in text for label in ("momentum(window=5)", "momentum(window=21)", "volatility(window=21)"))
+    assert "clusters from 3 factors" in text
+    assert "low" in text and "high" in text  # the regime table's columns
+    runs = [p for p in (on_the_test_cluster / "factors").iterdir() if (p / "scores.zarr").is_dir()]
+    assert runs, "the factor run was not stored and scored"
+
+
+def test_factor_report_job(on_the_test_cluster: Path) -> None:
+    record = run_job("factor_report", {"start": "2008-01-01", "end": "2012-12-31", "factors": SMOKE_FACTORS,
+                                       "horizon": "5"}, progress=False)
+    assert record.status == "succeeded", record.error
+    assert json.loads((record.folder / "parameters.json").read_text())["horizon"] == 5
+    html = (record.folder / "report.html").read_text()
+    assert "Factor report" in html and "ranked by rank-IC IR at 5 bars" in html and "best factor: " in html
+    assert "volatility(window=21)" in html
+    # IC over time, quantile returns, decay and the correlation heatmap, with BokehJS inline.
+    assert "cdn.bokeh.org" not in html and html.count('"name":"Figure"') >= 4

@@ -1,6 +1,7 @@
 """One ``pn.viewable.Viewer`` per dashboard; ``apps/`` serves them, notebooks show them inline."""
 
 from quantdesk.ui.dashboards.backtests import BacktestDashboard
+from quantdesk.ui.dashboards.factors import FactorDashboard
 from quantdesk.ui.dashboards.performance import PerformanceDashboard
 
-__all__ = ["BacktestDashboard", "PerformanceDashboard"]
+__all__ = ["BacktestDashboard", "FactorDashboard", "PerformanceDashboard"]
