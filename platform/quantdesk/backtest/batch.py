@@ -17,11 +17,11 @@ from typing import Any
 from quantdesk.backtest.results import stored_summary
 from quantdesk.catalog.store import catalog_root, verify
 from quantdesk.config.backtest import BacktestSpec
+from quantdesk.progress import Progress, progress_reporter
 
 # Statuses of one run in a batch.
 FINISHED, STORED, FAILED, CANCELLED = "finished", "stored", "failed", "cancelled"
 
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def run_specs(
         if summary is not None:
             outcomes[run_id] = RunOutcome(spec, STORED, summary)
     pending = [spec for run_id, spec in unique.items() if run_id not in outcomes]
-    report = _reporter(progress, len(unique), description)
+    report = progress_reporter(progress, len(unique), description, unit="run")
     report(len(outcomes))
     try:
         if pending:
@@ -155,22 +155,3 @@ def _collect(future: Any, spec: BacktestSpec, outcomes: dict[str, RunOutcome]) -
         record = {"status": FAILED, "error": f"{type(error).__name__}: {error}"}
     outcomes[spec.id] = RunOutcome(spec, record["status"], record.get("summary"), record.get("error"))
     future.release()  # the result is on disk; holding it would keep it in worker memory
-
-
-def _reporter(progress: bool | Progress, total: int, description: str) -> Callable[[int | None], None]:
-    """Return ``report(done)``; ``report(None)`` closes the bar."""
-    if callable(progress):
-        return lambda done: progress(done, total) if done is not None else None
-    if not progress:
-        return lambda done: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc=description, unit="run", disable=None)
-
-    def report(done: int | None) -> None:
-        if done is None:
-            bar.close()
-        else:
-            bar.update(done - bar.n)
-
-    return report

@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,9 @@ import xarray as xr
 from quantdesk.catalog import catalog_root
 from quantdesk.config.factors import FactorRunConfig
 from quantdesk.errors import QuantDeskError
-from quantdesk.factors.panel import INPUTS, load_panel
+from quantdesk.factors.panel import INPUTS, arrays, load_panel
 from quantdesk.factors.registry import Variant, get_factor
+from quantdesk.progress import Progress, progress_reporter
 from quantdesk.storage import staged_folder
 
 VALUES = "values.zarr"
@@ -45,8 +46,6 @@ STORED_DTYPE = "float32"
 # Rows of two assets that each variant is tried on before the run, so a broken factor is
 # reported by name instead of failing a whole block on a worker.
 TRIAL_ASSETS = 2
-
-Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
@@ -105,7 +104,7 @@ def plan_variants(config: FactorRunConfig, panel: xr.Dataset) -> tuple[list[Vari
         except QuantDeskError as error:
             problems.append(str(error))
     days = panel.sizes["time"]
-    trial = {name: values[:, :TRIAL_ASSETS] if values.ndim == 2 else values for name, values in _arrays(panel).items()}
+    trial = {name: values[:, :TRIAL_ASSETS] if values.ndim == 2 else values for name, values in arrays(panel).items()}
     kept = []
     for variant in dict.fromkeys(variants):
         if variant.lookback > days:
@@ -127,10 +126,6 @@ def _check_output(variant: Variant, output: Any, shape: tuple[int, int]) -> None
     if not isinstance(output, np.ndarray) or output.shape != shape:
         got = output.shape if isinstance(output, np.ndarray) else type(output).__name__
         raise QuantDeskError(f"returned {got}, not an array of shape (time, asset) = {shape}")
-
-
-def _arrays(panel: xr.Dataset) -> dict[str, np.ndarray]:
-    return {name: np.ascontiguousarray(panel[name].to_numpy(), dtype="float64") for name in panel.data_vars}
 
 
 def _compute_block(inputs: np.ndarray, series: dict[str, np.ndarray], variants: Sequence[Variant]) -> np.ndarray:
@@ -214,24 +209,6 @@ def _start_store(path: Path, values: xr.DataArray, config: FactorRunConfig, prob
     return set()
 
 
-def _reporter(progress: bool | Progress, total: int) -> Callable[[int | None], None]:
-    if callable(progress):
-        return lambda done: progress(done, total) if done is not None else None
-    if not progress:
-        return lambda done: None
-    from tqdm import tqdm
-
-    bar = tqdm(total=total, desc="factor blocks", unit="block", disable=None)
-
-    def report(done: int | None) -> None:
-        if done is None:
-            bar.close()
-        else:
-            bar.update(done - bar.n)
-
-    return report
-
-
 def run_factors(
     config: FactorRunConfig,
     catalog: str | Path | None = None,
@@ -274,7 +251,7 @@ def run_factors(
     done = _start_store(path, values, config, problems)
     edges = list(range(0, len(variants), config.factors_per_chunk)) + [len(variants)]
     blocks = [(k, slice(a, b)) for k, (a, b) in enumerate(zip(edges, edges[1:]))]
-    report = _reporter(progress, len(blocks))
+    report = progress_reporter(progress, len(blocks), "factor blocks", unit="block")
     report(len(done))
     pending = [(k, region) for k, region in blocks if k not in done]
     delayed_writes = [
