@@ -85,7 +85,7 @@ def end_to_end(assets: int, days: int, client: Client) -> None:
         panel[name] = ("time", 2.0 + np.cumsum(rng.normal(0.0, 0.02, days)))
     variants = sum(len(f.variants()) for f in registry().values())
     values = variants * assets * days
-    config = FactorRunConfig(universe=["synthetic"], factors={}, assets_per_chunk=100, factors_per_chunk=32)
+    config = FactorRunConfig(universe=["synthetic"], factors={})  # default blocks: 500 assets x 32 factors
     print(f"part 1: {variants} variants x {assets} assets x {days} days = {variants * assets:,} factor series, "
           f"{values:,} values", flush=True)
     with tempfile.TemporaryDirectory() as folder, PeakMemory() as memory:

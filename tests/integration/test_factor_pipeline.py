@@ -18,6 +18,7 @@ from quantdesk.config import FactorRunConfig
 from quantdesk.errors import QuantDeskError
 from quantdesk.factors.panel import load_panel, synthetic_panel
 from quantdesk.factors.pipeline import build_values, open_factor_run, plan_variants, run_factors
+from quantdesk.factors.scoring import score
 from quantdesk.testing import factors as test_factors
 from quantdesk.testing import subprocess_env
 
@@ -104,6 +105,12 @@ def test_an_interrupted_run_resumes_without_redoing_finished_blocks(tmp_path: Pa
     for window in range(2, 8):
         stored = second.values.sel(factor=f"{USER}:window_return(window={window})").to_numpy()
         np.testing.assert_allclose(stored[window:], close[window:] / close[:-window] - 1.0, rtol=1e-6)
+    # Scored on the workers, resumed blocks read back from the store and fresh ones as computed:
+    # the same as scoring the stored values in memory in one call.
+    whole = score(second.values.load(), panel["close"], config.horizons, config.quantiles)
+    for name in ("ic", "rank_ic", "spread", "quantile_return", "turnover", "coverage", "rank_ic_tstat_nw"):
+        np.testing.assert_allclose(second.scores[name].to_numpy(), whole[name].to_numpy(), rtol=1e-12, equal_nan=True,
+                                   err_msg=name)
 
 
 def _chunk_times(path: Path, blocks: list[int]) -> dict[str, int]:

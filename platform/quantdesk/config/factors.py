@@ -36,7 +36,9 @@ class FactorRunConfig(NautilusConfig, frozen=True):
         Buckets of the quantile portfolios (10: deciles).
     assets_per_chunk, factors_per_chunk : int
         Block size of the computation: one task computes this many factors for this many
-        assets over the whole period, which bounds each task's memory.
+        assets over the whole period, which bounds each task's memory. Scoring ranks whole
+        cross-sections, so a factor block's asset chunks meet on one worker to be scored:
+        a chunk covering the universe (500 assets, 160 MB a block) saves that move.
     """
 
     universe: list[str]
@@ -47,7 +49,7 @@ class FactorRunConfig(NautilusConfig, frozen=True):
     market: str | None = "SPX.INDEX"
     horizons: list[int] = msgspec.field(default_factory=lambda: [1, 5, 21])
     quantiles: int = 10
-    assets_per_chunk: int = 100
+    assets_per_chunk: int = 500
     factors_per_chunk: int = 32
 
     def __hash__(self) -> int:

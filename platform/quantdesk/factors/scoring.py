@@ -857,12 +857,8 @@ def score(
     """Score every factor against the forward returns of ``close``.
 
     A Dask-backed ``values`` is scored one factor chunk per Dask task (on the active
-    scheduler: the cluster's workers when a client is connected), so a chunk's values are
-    scored where they were computed and only the small results travel; the forward returns
-    are ranked once and shared by all tasks. (Tasks rather than ``xr.apply_ufunc``: each block
-    returns a dict of differently shaped arrays, and the shared ranking is one graph key
-    instead of one copy per block.) An in-memory ``values`` is scored here in one call whose
-    factors are spread over numba's threads.
+    scheduler: the cluster's workers when a client is connected); see :class:`ScoringPlan`.
+    An in-memory ``values`` is scored here in one call whose factors are spread over numba's threads.
 
     Parameters
     ----------
@@ -893,48 +889,76 @@ def score(
     QuantDeskError
         For misshapen inputs, no common dates or assets, or a bad horizon or ``quantiles``.
     """
-    _check_dims(values, ("time", "asset", "factor"), "values")
-    values = values.transpose("time", "asset", "factor")
-    _check_dims(close, ("time", "asset"), "close")
-    close = close.transpose("time", "asset")
-    common_times = np.intersect1d(values["time"].to_numpy(), close["time"].to_numpy()).size
-    common_assets = np.intersect1d(values["asset"].to_numpy(), close["asset"].to_numpy()).size
-    if common_times == 0 or common_assets == 0:
-        raise QuantDeskError(
-            f"values and close share {common_times} dates and {common_assets} assets: "
-            "give closes of the factors' universe and period"
-        )
-    if values.sizes["factor"] == 0:
-        raise QuantDeskError("values holds no factors: compute at least one factor variant")
-    _check_quantiles(quantiles, values.sizes["asset"])
-    horizons = _check_horizons(horizons, close.sizes["time"], delay)
-    # Forward returns come from the closes' own dates (a horizon may reach past the factors' last
-    # date), then line up with the factors' dates and assets.
-    inputs = (
-        close.to_numpy(),
-        horizons,
-        delay,
-        _positions(close, values, "time"),
-        _positions(close, values, "asset"),
-    )
-    labels = [str(label) for label in values["factor"].to_numpy()]
-
+    plan = ScoringPlan(values, close, horizons, quantiles, min_pairs=min_pairs, delay=delay)
     if values.chunks is not None:
         import dask
 
-        data = values.chunk({"time": -1, "asset": -1}).data
-        # ranked on a worker from the closes: the graph carries the closes, not the bulkier ranking
-        shared = dask.delayed(_ranked_forward_from_close, pure=True)(*inputs)
-        tasks = [
-            dask.delayed(score_block, pure=True)(block, shared, quantiles, min_pairs=min_pairs)
-            for block in data.to_delayed().ravel()
+        return plan.finish(dask.compute(*plan.tasks()))
+    # already in memory: one call, no copy of a factor slice, numba's threads share the factors
+    return plan.finish([score_block(plan.values.to_numpy(), _ranked_forward_from_close(*plan.forward_inputs),
+                                    quantiles, min_pairs=min_pairs)])
+
+
+class ScoringPlan:
+    """The scoring of ``values`` split into one task per factor chunk, and the merge of their results.
+
+    Each task scores a chunk where its values are (with the pipeline, on the worker that just
+    computed them, before any write or read of the store), so only the small results travel;
+    the forward returns are ranked once, on a worker, and shared by every task. (Tasks rather
+    than ``xr.apply_ufunc``: each block returns a dict of differently shaped arrays, and the
+    shared ranking is one graph key instead of one copy per block.) Arguments as :func:`score`.
+    """
+
+    def __init__(self, values: xr.DataArray, close: xr.DataArray, horizons: Sequence[int] = DEFAULT_HORIZONS,
+                 quantiles: int = DEFAULT_QUANTILES, *, min_pairs: int = DEFAULT_MIN_PAIRS, delay: int = 0) -> None:
+        _check_dims(values, ("time", "asset", "factor"), "values")
+        values = values.transpose("time", "asset", "factor")
+        _check_dims(close, ("time", "asset"), "close")
+        close = close.transpose("time", "asset")
+        common_times = np.intersect1d(values["time"].to_numpy(), close["time"].to_numpy()).size
+        common_assets = np.intersect1d(values["asset"].to_numpy(), close["asset"].to_numpy()).size
+        if common_times == 0 or common_assets == 0:
+            raise QuantDeskError(
+                f"values and close share {common_times} dates and {common_assets} assets: "
+                "give closes of the factors' universe and period"
+            )
+        if values.sizes["factor"] == 0:
+            raise QuantDeskError("values holds no factors: compute at least one factor variant")
+        _check_quantiles(quantiles, values.sizes["asset"])
+        self.values = values
+        self.quantiles, self.min_pairs, self.delay = quantiles, min_pairs, delay
+        self.horizons = _check_horizons(horizons, close.sizes["time"], delay)
+        # Forward returns come from the closes' own dates (a horizon may reach past the factors'
+        # last date), then line up with the factors' dates and assets.
+        self.forward_inputs = (close.to_numpy(), self.horizons, delay, _positions(close, values, "time"),
+                               _positions(close, values, "asset"))
+
+    def ranked_forward(self):
+        """Return the ``dask.delayed`` :class:`RankedForward` every block task shares.
+
+        Ranked on a worker from the closes: the graph carries the closes, not the bulkier ranking.
+        """
+        import dask
+
+        return dask.delayed(_ranked_forward_from_close, pure=True)(*self.forward_inputs)
+
+    def tasks(self) -> list:
+        """Return one ``dask.delayed`` :func:`score_block` per factor chunk of the (Dask-backed) values, in order."""
+        import dask
+
+        data = self.values.chunk({"time": -1, "asset": -1}).data
+        shared = self.ranked_forward()
+        return [
+            dask.delayed(score_block, pure=True)(block, shared, self.quantiles, min_pairs=self.min_pairs)
+            for block in data.to_delayed(optimize_graph=False).ravel()
         ]
-        parts = list(dask.compute(*tasks))
-    else:
-        # already in memory: one call, no copy of a factor slice, numba's threads share the factors
-        parts = [score_block(values.to_numpy(), _ranked_forward_from_close(*inputs), quantiles, min_pairs=min_pairs)]
-    merged = {name: np.concatenate([part[name] for part in parts], axis=0) for name in parts[0]}
-    return _as_dataset(merged, labels, horizons, values["time"], quantiles, min_pairs, delay)
+
+    def finish(self, parts: Sequence[Mapping[str, np.ndarray]]) -> xr.Dataset:
+        """Return the scores Dataset from the results of :meth:`tasks` (or one whole-array :func:`score_block`)."""
+        merged = {name: np.concatenate([part[name] for part in parts], axis=0) for name in parts[0]}
+        labels = [str(label) for label in self.values["factor"].to_numpy()]
+        return _as_dataset(merged, labels, self.horizons, self.values["time"], self.quantiles, self.min_pairs,
+                           self.delay)
 
 
 def _positions(close: xr.DataArray, values: xr.DataArray, dim: str) -> np.ndarray:
