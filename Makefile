@@ -41,12 +41,22 @@ $(STAMP): pyproject.toml
 	@mkdir -p $(VENV)/share/jupyter/kernels && ln -sfn $(CURDIR)/kernels/quantdesk $(VENV)/share/jupyter/kernels/quantdesk
 	@touch $(STAMP)
 
-# Debian's Chromium drives the dashboard tests (Playwright's own browser download cannot work offline).
+# Debian's Chromium drives the dashboard tests (Playwright's own browser download cannot work offline);
+# the service tests start real Redis and PostgreSQL servers (quantdesk.testing.services), never the
+# system's own instances, so the packages' services may stay stopped.
 system-deps:
 	@command -v chromium >/dev/null 2>&1 || { \
 	  echo "Installing Debian's chromium for the browser tests"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q chromium; }
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  echo "Installing Debian's redis-server for the service tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q redis-server; }
+	@command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+	  echo "Installing Debian's postgresql for the service tests"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q postgresql; }
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,4 +1,4 @@
-"""Fixtures shared by every suite: one sample catalog and one demo run per test session."""
+"""Fixtures shared by every suite: one sample catalog, one demo run and real Redis/PostgreSQL servers per session."""
 
 from __future__ import annotations
 
@@ -55,3 +55,24 @@ def dask_client():
     with start_local_cluster(cluster_settings) as cluster:
         with Client(cluster) as client:
             yield client
+
+
+@pytest.fixture(scope="session")
+def redis_service():
+    """A real redis-server on a free port for the whole session (``.url``, ``.stop()``, ``.restart()``)."""
+    from quantdesk.testing import redis_server
+
+    with redis_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """The SQLAlchemy URL of a real PostgreSQL server (trust auth, empty database) for the whole session."""
+    from quantdesk.store import close_engines
+    from quantdesk.testing import postgres_server
+
+    with postgres_server() as server:
+        yield server.url
+        # Pooled connections to a server about to stop would only fail later, at garbage collection.
+        close_engines(server.url)

@@ -218,6 +218,35 @@ def _factors_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _node_run(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    import msgspec
+
+    from quantdesk.live import LiveNode, NodeConfig, paper_node_config
+
+    config = NodeConfig.load(args.config) if args.config else paper_node_config()
+    if args.catalog:
+        config = msgspec.structs.replace(config, catalog=args.catalog)
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    node = LiveNode(config).start()
+    try:
+        destination = f"Redis stream {config.stream_key!r} at {node.redis_url}" if node.redis_url else "this process only"
+        print(f"node {config.name!r}: {config.data} data, {config.execution} execution, "
+              f"{', '.join(config.instrument_ids)}; events to {destination}; Ctrl-C stops", flush=True)
+        while not stop.wait(args.status_every or None):
+            health = node.health()
+            print(f"node {config.name!r}: {health.state} {health.detail}, {health.bars} bars, last data "
+                  f"{health.last_event_time}", flush=True)
+    finally:
+        node.stop()
+    print(f"node {config.name!r} stopped", flush=True)
+    return 0
+
+
 def _up(args: argparse.Namespace) -> int:
     from quantdesk.launcher import run_platform
 
@@ -282,6 +311,12 @@ def parser() -> argparse.ArgumentParser:
     job_list = with_catalog(jobs.add_parser("list", help="list past job runs"))
     job_list.add_argument("name", nargs="?", help="only this job")
     job_list.set_defaults(handler=_jobs_list)
+
+    node = commands.add_parser("node", help="live trading nodes").add_subparsers(dest="action", required=True)
+    node_run = with_catalog(node.add_parser("run", help="run a live node in this process until Ctrl-C or SIGTERM"))
+    node_run.add_argument("config", nargs="?", help="node config (.json or .yaml); default: the paper node on the sample catalog")
+    node_run.add_argument("--status-every", type=float, default=0, metavar="SECONDS", help="print the node's health this often")
+    node_run.set_defaults(handler=_node_run)
 
     up = commands.add_parser("up", help="start JupyterLab, the Panel apps and Dask; Ctrl-C stops all")
     up.add_argument("--no-sample", action="store_true", help="do not build the sample catalog when it is missing")

@@ -49,6 +49,13 @@ class Settings:
         JupyterLab's base URL for links from the apps (``QUANTDESK_JUPYTER_URL``, set by the launcher).
     dask_workers : int
         Workers of the LocalCluster (``QUANTDESK_DASK_WORKERS``, default: the core count).
+    store_url : str or None
+        SQLAlchemy URL of the platform's SQL store (``QUANTDESK_STORE_URL``), e.g.
+        ``postgresql+psycopg://user:password@host:5432/quantdesk``; unset means the SQLite file
+        ``<catalog_path>/quantdesk.sqlite`` (see :attr:`store_location`).
+    redis_url : str or None
+        Redis server carrying live events between processes (``QUANTDESK_REDIS_URL``, e.g.
+        ``redis://127.0.0.1:6379/0``); unset means the in-process bridge.
     """
 
     catalog_path: Path
@@ -60,6 +67,8 @@ class Settings:
     dask_dashboard_url: str | None
     jupyter_url: str | None
     dask_workers: int
+    store_url: str | None = None
+    redis_url: str | None = None
 
     @property
     def repository_root(self) -> Path:
@@ -75,6 +84,16 @@ class Settings:
     def jobs_path(self) -> Path:
         """Return the folder holding archived job runs."""
         return self.catalog_path / "jobs"
+
+    @property
+    def store_file(self) -> Path:
+        """Return the SQLite file used as the store when no ``store_url`` is set."""
+        return self.catalog_path / "quantdesk.sqlite"
+
+    @property
+    def store_location(self) -> str:
+        """Return the SQLAlchemy URL of the store in effect: ``store_url`` or the SQLite file."""
+        return self.store_url or f"sqlite:///{self.store_file}"
 
 
 def settings() -> Settings:
@@ -96,4 +115,6 @@ def settings() -> Settings:
         dask_dashboard_url=os.environ.get("QUANTDESK_DASK_DASHBOARD_URL") or None,
         jupyter_url=os.environ.get("QUANTDESK_JUPYTER_URL") or None,
         dask_workers=max(1, workers),
+        store_url=os.environ.get("QUANTDESK_STORE_URL") or None,
+        redis_url=os.environ.get("QUANTDESK_REDIS_URL") or None,
     )

@@ -1,0 +1,10 @@
+"""The platform's SQL store: a SQLite file under the catalog by default, PostgreSQL by URL.
+
+Importing the package registers every store table on :data:`METADATA`, so :func:`engine`
+creates all of them whichever module asks first.
+"""
+
+from quantdesk.store.database import METADATA, close_engines, engine, mask, resolve
+from quantdesk.store.trades import NetPosition, TradeHistory, apply_fill
+
+__all__ = ["METADATA", "NetPosition", "TradeHistory", "apply_fill", "close_engines", "engine", "mask", "resolve"]

@@ -1,0 +1,198 @@
+"""Live events across processes: a node's message bus writes them to a Redis stream, dashboards read them back.
+
+Publishing is Nautilus's own: :func:`message_bus_config` backs the node's message bus with
+Redis so that every data and trading event is serialized (JSON) and appended to one stream
+(``nautilus-streams`` unless configured). :class:`RedisEventSource` is the reading side for
+processes that are not Nautilus nodes (Panel servers, notebooks): a thread that follows the
+stream with ``XREAD``, turns each entry into the platform's event format and publishes it on
+an in-process hub, so a dashboard cannot tell a remote node from a local one. When Redis
+goes away the reader retries with backoff and carries on after the last entry it had read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from nautilus_trader.common.config import DatabaseConfig, MessageBusConfig
+
+from quantdesk.errors import QuantDeskError
+from quantdesk.streaming.events import event_from_dict
+from quantdesk.streaming.hub import hub
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STREAM = "nautilus-streams"
+BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+READ_COUNT = 5_000  # entries per XREAD: large enough for 50k events/s at a few reads per second
+BUFFER_MS = 10  # the node pipelines its writes to Redis every this many milliseconds
+
+
+def redis_address(url: str) -> tuple[str, int, str | None, str | None, int]:
+    """Return host, port, username, password and database number of a ``redis://`` URL.
+
+    Raises
+    ------
+    QuantDeskError
+        For a URL that is not ``redis://HOST:PORT[/DB]``.
+    """
+    parts = urlsplit(url)
+    if parts.scheme not in ("redis", "rediss") or not parts.hostname:
+        raise QuantDeskError(f"Bad Redis URL {url!r}: write redis://HOST:PORT/DB, e.g. redis://127.0.0.1:6379/0")
+    try:
+        port = parts.port or 6379
+        database = int(parts.path.strip("/") or 0)
+    except ValueError:
+        raise QuantDeskError(f"Bad Redis URL {url!r}: the port and database must be numbers") from None
+    return parts.hostname, port, parts.username, parts.password, database
+
+
+def check_redis(url: str, timeout: float = 3.0) -> None:
+    """Raise a clear error unless a Redis server answers at ``url``."""
+    import redis
+
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout).ping()
+    except redis.RedisError as error:
+        raise QuantDeskError(
+            f"No Redis server answers at {url} ({error}): start redis-server there, "
+            "or unset QUANTDESK_REDIS_URL to keep live events in this process"
+        ) from None
+
+
+def message_bus_config(url: str, stream_key: str = DEFAULT_STREAM) -> MessageBusConfig:
+    """Return the node message bus settings that publish every event to the Redis stream ``stream_key``."""
+    host, port, username, password, database = redis_address(url)
+    if database != 0:
+        # Nautilus's backing always writes to database 0.
+        raise QuantDeskError(f"Redis URL {url!r} names database {database}: the node's message bus uses database 0")
+    return MessageBusConfig(
+        database=DatabaseConfig(type="redis", host=host, port=port, username=username, password=password,
+                                ssl=url.startswith("rediss"), connection_timeout=5),
+        encoding="json",
+        buffer_interval_ms=BUFFER_MS,
+        use_trader_prefix=False,
+        use_trader_id=False,
+        streams_prefix=stream_key,
+        stream_per_topic=False,
+    )
+
+
+class RedisEventSource:
+    """Follow a node's Redis stream and publish its events on an in-process hub.
+
+    Parameters
+    ----------
+    url : str
+        The Redis server, ``redis://HOST:PORT/0``.
+    hub : str
+        Name of the in-process hub to publish to.
+    stream_key : str
+        The node's stream.
+    from_start : bool
+        Read the stream from its first entry; otherwise only entries added after :meth:`start`.
+    """
+
+    def __init__(self, url: str, hub: str = "paper", stream_key: str = DEFAULT_STREAM, from_start: bool = False) -> None:
+        redis_address(url)
+        self.url = url
+        self.hub_name = hub
+        self.stream_key = stream_key
+        self.last_id = "0-0" if from_start else "$"
+        self.received = 0
+        self.reconnects = 0
+        self.connected = False
+        self.last_error = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> RedisEventSource:
+        """Connect (failing fast with a clear message when Redis does not answer) and start following."""
+        import redis
+
+        check_redis(self.url)
+        if self.last_id == "$":
+            # Pin the position now, so entries added between start() and the first read are not skipped.
+            client = redis.Redis.from_url(self.url)
+            entries = client.xrevrange(self.stream_key, count=1)
+            self.last_id = entries[0][0].decode() if entries else "0-0"
+            client.close()
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._follow, name=f"quantdesk-redis-{self.hub_name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop following and join the reader thread."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def __enter__(self) -> RedisEventSource:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _follow(self) -> None:
+        import redis
+
+        target = hub(self.hub_name)
+        attempt = 0
+        client = None
+        while not self._stop.is_set():
+            try:
+                if client is None:
+                    client = redis.Redis.from_url(self.url, socket_connect_timeout=2.0, socket_timeout=5.0)
+                    client.ping()
+                    if attempt:
+                        self.reconnects += 1
+                    self.connected, attempt = True, 0
+                replies = client.xread({self.stream_key: self.last_id}, count=READ_COUNT, block=500)
+            except redis.RedisError as error:
+                self.connected, self.last_error = False, str(error)
+                if client is not None:
+                    client.close()
+                    client = None
+                log.warning("Redis stream %s at %s: %s; retrying", self.stream_key, self.url, error)
+                self._stop.wait(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
+                attempt += 1
+                continue
+            for _stream, entries in replies or ():
+                events = [event for event in map(_decode, entries) if event is not None]
+                self.last_id = entries[-1][0].decode()
+                self.received += len(events)
+                target.publish_many(events)
+        if client is not None:
+            client.close()
+        self.connected = False
+
+
+def _decode(entry: tuple[bytes, dict[bytes, bytes]]) -> dict[str, Any] | None:
+    """Return the event of one stream entry (``payload`` is Nautilus's JSON), or None for what is not an event."""
+    _entry_id, fields = entry
+    payload = fields.get(b"payload")
+    if not payload:
+        return None
+    try:
+        values = json.loads(payload)
+    except ValueError:
+        log.warning("skipping a stream entry that is not JSON: %r", payload[:80])
+        return None
+    if not isinstance(values, dict) or "type" not in values:
+        return None
+    return event_from_dict(values)
+
+
+def wait_for_redis_events(source: RedisEventSource, count: int, timeout: float = 10.0) -> None:
+    """Wait until ``source`` has received ``count`` events (for notebooks and tests)."""
+    deadline = time.monotonic() + timeout
+    while source.received < count:
+        if time.monotonic() > deadline:
+            raise QuantDeskError(f"Only {source.received} of {count} events arrived from Redis within {timeout:.0f} s")
+        time.sleep(0.01)
