@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_STREAM = "nautilus-streams"
 BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+# The stream carries every message bus topic; dashboards need market data and trading events.
+# Fills are published twice (events.order.* and events.fills.*): the order topic is kept.
+FORWARDED_TOPICS = ("data.quotes.", "data.bars.", "events.order.", "events.position.", "events.account.")
 READ_COUNT = 5_000  # entries per XREAD: large enough for 50k events/s at a few reads per second
 BUFFER_MS = 10  # the node pipelines its writes to Redis every this many milliseconds
 
@@ -174,10 +177,10 @@ class RedisEventSource:
 
 
 def _decode(entry: tuple[bytes, dict[bytes, bytes]]) -> dict[str, Any] | None:
-    """Return the event of one stream entry (``payload`` is Nautilus's JSON), or None for what is not an event."""
+    """Return the event of one stream entry (``payload`` is Nautilus's JSON), or None for what dashboards skip."""
     _entry_id, fields = entry
     payload = fields.get(b"payload")
-    if not payload:
+    if not payload or not fields.get(b"topic", b"").decode().startswith(FORWARDED_TOPICS):
         return None
     try:
         values = json.loads(payload)
