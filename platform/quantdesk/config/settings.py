@@ -56,6 +56,11 @@ class Settings:
     redis_url : str or None
         Redis server carrying live events between processes (``QUANTDESK_REDIS_URL``, e.g.
         ``redis://127.0.0.1:6379/0``); unset means the in-process bridge.
+    ib_host : str or None
+        Host of an Interactive Brokers Gateway (or TWS) the Live dashboard may query
+        (``QUANTDESK_IB_HOST``); unset means no gateway is configured.
+    ib_port : int
+        Its API port (``QUANTDESK_IB_PORT``, default 4002, the Gateway's paper-trading port).
     """
 
     catalog_path: Path
@@ -69,6 +74,8 @@ class Settings:
     dask_workers: int
     store_url: str | None = None
     redis_url: str | None = None
+    ib_host: str | None = None
+    ib_port: int = 4002
 
     @property
     def repository_root(self) -> Path:
@@ -117,4 +124,6 @@ def settings() -> Settings:
         dask_workers=max(1, workers),
         store_url=os.environ.get("QUANTDESK_STORE_URL") or None,
         redis_url=os.environ.get("QUANTDESK_REDIS_URL") or None,
+        ib_host=os.environ.get("QUANTDESK_IB_HOST") or None,
+        ib_port=_port("QUANTDESK_IB_PORT", 4002),
     )
