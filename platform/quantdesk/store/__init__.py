@@ -6,5 +6,7 @@ creates all of them whichever module asks first.
 
 from quantdesk.store.database import METADATA, close_engines, engine, mask, resolve
 from quantdesk.store.trades import NetPosition, TradeHistory, apply_fill
+from quantdesk.store.watchlists import Watchlists
 
-__all__ = ["METADATA", "NetPosition", "TradeHistory", "apply_fill", "close_engines", "engine", "mask", "resolve"]
+__all__ = ["METADATA", "NetPosition", "TradeHistory", "Watchlists", "apply_fill", "close_engines", "engine", "mask",
+           "resolve"]
