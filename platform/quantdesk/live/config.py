@@ -105,7 +105,8 @@ class NodeConfig(NautilusConfig, frozen=True):
     max_order_submit_rate : str
         Nautilus risk engine throttle, ``"COUNT/HH:MM:SS"``.
     max_notional_per_order : dict[str, float]
-        Instrument id -> largest notional one order may have (Nautilus risk engine).
+        Instrument id -> largest notional one order may have (Nautilus risk engine; it checks
+        notional on CASH accounts only, so the config refuses it with MARGIN).
     catalog : str, optional
         Catalog root for the replay and the trade history; the configured one when None.
     redis_url : str, optional
@@ -157,6 +158,11 @@ class NodeConfig(NautilusConfig, frozen=True):
             raise QuantDeskError(f"Unknown execution {self.execution!r}: use one of {', '.join(EXECUTIONS)}")
         if self.account_type not in ACCOUNT_TYPES:
             raise QuantDeskError(f"Unknown account_type {self.account_type!r}: use one of {', '.join(ACCOUNT_TYPES)}")
+        if self.max_notional_per_order and self.account_type != "CASH":
+            raise QuantDeskError(
+                f"max_notional_per_order is set with a {self.account_type} account: Nautilus's risk engine checks "
+                "notional on CASH accounts only, so the limit would be silently ignored; use account_type: CASH"
+            )
         if self.execution == "sandbox" and self.data != "replay":
             raise QuantDeskError("Sandbox execution fills against replayed quotes: use data: replay, or execution: ib")
         if self.data == "replay":

@@ -34,7 +34,7 @@ _SEQUENCE = BigInteger().with_variant(Integer, "sqlite")
 ORDER_EVENTS = Table(
     "order_events",
     METADATA,
-    # Insertion order breaks ties between events stamped with the same nanosecond.
+    # Insertion order is the order the node produced the events in (the recorder writes them so).
     Column("sequence", _SEQUENCE, primary_key=True, autoincrement=True),
     Column("event_id", String, nullable=False, unique=True),
     Column("kind", String, nullable=False),
@@ -217,7 +217,7 @@ class TradeHistory:
         instrument_id: str | None = None,
         strategy_id: str | None = None,
     ) -> pd.DataFrame:
-        """Return stored order events in time order, ``data`` decoded to dicts.
+        """Return stored order events in the order the node produced them, ``data`` decoded to dicts.
 
         Parameters
         ----------
@@ -238,7 +238,7 @@ class TradeHistory:
         instrument_id: str | None = None,
         strategy_id: str | None = None,
     ) -> pd.DataFrame:
-        """Return stored fills in time order, one row per ``OrderFilled`` event.
+        """Return stored fills in the order the node produced them, one row per ``OrderFilled`` event.
 
         Parameters
         ----------
@@ -358,7 +358,9 @@ def _filtered(table: Table, columns: list[str], start: Any, end: Any, **equal: s
     for name, value in equal.items():
         if value is not None:
             query = query.where(table.c[name] == value)
-    return query.order_by(table.c.ts_event, table.c.sequence)
+    # Arrival order, not ts_event: a paper venue stamps its events with the market data clock,
+    # so an order's fill can carry an earlier ts_event than its own OrderInitialized.
+    return query.order_by(table.c.sequence)
 
 
 def _nanoseconds(name: str, value: Any) -> int:
@@ -381,7 +383,7 @@ def _number(value: Any) -> float:
 
 
 def _order_row(events: pd.DataFrame) -> list[Any]:
-    """Walk one order's events in time order and summarise where the order stands."""
+    """Walk one order's events in arrival order and summarise where the order stands."""
     terms: dict[str, Any] = {"side": None, "order_type": None, "quantity": math.nan, "price": math.nan,
                              "time_in_force": None}  # fmt: skip
     status, before_pending, reason = None, None, None

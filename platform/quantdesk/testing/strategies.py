@@ -71,3 +71,23 @@ class HoldOneYear(Strategy):
 
     def on_stop(self) -> None:
         self.close_all_positions(self.config.instrument_id)
+
+
+class BarRecorderConfig(StrategyConfig, frozen=True):
+    """Parameters of :class:`BarRecorder`: the bar type to subscribe to."""
+
+    bar_type: BarType
+
+
+class BarRecorder(Strategy):
+    """Record the close and the order of every bar received, to check what a live feed delivers."""
+
+    def __init__(self, config: BarRecorderConfig) -> None:
+        super().__init__(config)
+        self.closes: list[float] = []
+
+    def on_start(self) -> None:
+        self.subscribe_bars(self.config.bar_type)
+
+    def on_bar(self, bar: Bar) -> None:
+        self.closes.append(bar.close.as_double())
