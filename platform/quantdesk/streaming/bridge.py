@@ -80,4 +80,4 @@ class BridgeActor(Actor):
         self._hub.publish(bar_event(bar))
 
     def _on_trading_event(self, event: Any) -> None:
-        self._hub.publish(event_from_dict(type(event).to_dict(event)))
+        self._hub.publish(event_from_dict(type(event).to_dict(event)), urgent=True)

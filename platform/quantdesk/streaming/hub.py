@@ -9,8 +9,10 @@ Nothing is dropped on the way; a subscriber that wants only the latest price kee
 the last event of each batch itself.
 
 Publishing is a lock-free ``deque.append`` so the node's event loop never waits for a
-subscriber; callbacks run on the dispatcher thread and must return quickly (a dashboard
-schedules its document update on its own event loop, the trade recorder queues a write).
+subscriber; market data waits for the dispatcher's next tick (a few milliseconds), while
+urgent events (fills and other trading events) wake it at once. Callbacks run on the
+dispatcher thread and must return quickly (a dashboard schedules its document update on its
+own event loop, the trade recorder queues a write).
 """
 
 from __future__ import annotations
@@ -88,16 +90,29 @@ class EventHub:
 
     # ------------------------------------------------------------------ publishing
 
-    def publish(self, event: Event) -> None:
-        """Queue one event for every subscriber (thread-safe, never blocks)."""
+    def publish(self, event: Event, urgent: bool = False) -> None:
+        """Queue one event for every subscriber (thread-safe, never blocks).
+
+        Parameters
+        ----------
+        event : dict
+        urgent : bool
+            Wake the dispatcher now instead of at its next tick. Fills and other trading events
+            are urgent: a trader waits on them, and the tick would add up to 5 ms. Market data
+            is not: waking per quote would cost the publisher a lock per event and split the
+            stream into tiny batches.
+        """
         self._incoming.append(event)
         self.published += 1
+        if urgent:
+            self._wake.set()
 
     def publish_many(self, events: Iterable[Event]) -> None:
-        """Queue several events in order."""
+        """Queue several events in order and wake the dispatcher (a batch is worth delivering now)."""
         for event in events:
             self._incoming.append(event)
             self.published += 1
+        self._wake.set()
 
     def recent(self, kinds: Iterable[str] | None = None, limit: int | None = None) -> list[Event]:
         """Return the latest delivered events (at most the last 20,000), oldest first, optionally of some kinds only."""
