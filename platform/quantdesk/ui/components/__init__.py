@@ -8,19 +8,23 @@ from quantdesk.ui.components.factors import (
     quantile_returns_chart,
     regime_chart,
 )
+from quantdesk.ui.components.live_views import PriceChart, fill_rows, quote_rows
 from quantdesk.ui.components.optimization import distribution, fan_chart, objective_heatmap, walk_forward_chart
 from quantdesk.ui.components.tables import statistics_table, trades_table
 
 __all__ = [
+    "PriceChart",
     "correlation_heatmap",
     "decay_chart",
     "distribution",
     "equity_and_drawdown",
     "fan_chart",
+    "fill_rows",
     "ic_chart",
     "monthly_returns_heatmap",
     "objective_heatmap",
     "quantile_returns_chart",
+    "quote_rows",
     "regime_chart",
     "statistics_table",
     "trades_table",

@@ -2,6 +2,7 @@
 
 from quantdesk.ui.dashboards.backtests import BacktestDashboard
 from quantdesk.ui.dashboards.factors import FactorDashboard
+from quantdesk.ui.dashboards.live import LiveDashboard
 from quantdesk.ui.dashboards.performance import PerformanceDashboard
 
-__all__ = ["BacktestDashboard", "FactorDashboard", "PerformanceDashboard"]
+__all__ = ["BacktestDashboard", "FactorDashboard", "LiveDashboard", "PerformanceDashboard"]
