@@ -5,7 +5,7 @@ on its own thread and event loop, and offers what the platform needs from outsid
 order entry through the node's risk engine, cancels, and snapshots of orders, positions and
 the account. Every event the node produces goes to an in-process event hub
 (:mod:`quantdesk.streaming`), which feeds dashboards and the trade history; with a Redis URL the
-node's message bus also publishes them to a Redis stream for dashboards in other processes.
+node's message bus also hands them to a Redis stream writer for dashboards in other processes.
 """
 
 from __future__ import annotations
@@ -129,6 +129,7 @@ class LiveNode:
         self._state = "stopped"
         self._started: pd.Timestamp | None = None
         self._recorder = None
+        self._redis_writer = None
         self._preflight()
 
     # ------------------------------------------------------------------ lifecycle
@@ -144,6 +145,10 @@ class LiveNode:
             from quantdesk.live.interactive_brokers import check_gateway
 
             check_gateway(self.config.ib)
+        if self.redis_url:
+            from quantdesk.streaming import check_redis
+
+            check_redis(self.redis_url)
 
     def start(self, timeout: float = START_TIMEOUT) -> LiveNode:
         """Build and start the node on its own thread; return once it runs.
@@ -156,6 +161,10 @@ class LiveNode:
         if self._thread is not None and self._thread.is_alive():
             return self
         self._ready.clear()
+        if self.redis_url:
+            from quantdesk.streaming import RedisStreamWriter
+
+            self._redis_writer = RedisStreamWriter(self.redis_url, self.config.stream_key).start()
         self._error = None
         self._state = "starting"
         self._thread = threading.Thread(target=self._run, name=f"quantdesk-node-{self.config.name}", daemon=True)
@@ -167,6 +176,9 @@ class LiveNode:
             error, self._error = self._error, None
             self._state = "failed"
             self._thread.join(STOP_TIMEOUT)
+            if self._redis_writer is not None:
+                self._redis_writer.close(timeout=0)
+                self._redis_writer = None
             if isinstance(error, QuantDeskError):
                 raise error
             raise QuantDeskError(f"Node {self.config.name!r} failed to start: {type(error).__name__}: {error}") from error
@@ -182,6 +194,8 @@ class LiveNode:
                 node = TradingNode(config=self._node_config(), loop=loop)
             self._register_factories(node)
             node.build()
+            if self._redis_writer is not None:
+                node.kernel.msgbus.add_listener(self._redis_writer)
             self._entry = OrderEntry()
             node.trader.add_strategy(self._entry)
             for strategy in self._strategies():
@@ -231,6 +245,9 @@ class LiveNode:
         if thread.is_alive():
             raise QuantDeskError(f"Node {self.config.name!r} did not stop within {timeout:.0f} s")
         self._stop_recorder()
+        if self._redis_writer is not None:
+            self._redis_writer.close()
+            self._redis_writer = None
         self._thread = self._node = self._loop = self._entry = None
         self._state = "stopped"
 
@@ -243,7 +260,7 @@ class LiveNode:
     # ------------------------------------------------------------------ building
 
     def _node_config(self) -> TradingNodeConfig:
-        from quantdesk.streaming import BridgeActorConfig, message_bus_config
+        from quantdesk.streaming import BridgeActorConfig
 
         config = self.config
         data_clients, exec_clients = {}, {}
@@ -278,7 +295,6 @@ class LiveNode:
                 max_notional_per_order={k: int(v) for k, v in config.max_notional_per_order.items()},
             ),
             exec_engine=LiveExecEngineConfig(reconciliation=config.execution != "sandbox"),
-            message_bus=message_bus_config(self.redis_url, config.stream_key) if self.redis_url else None,
             actors=[BridgeActorConfig.importable(hub=self.hub_name, instrument_ids=config.instrument_ids, bar_types=bar_types)],
             timeout_connection=30.0,
             timeout_reconciliation=5.0,
@@ -361,6 +377,8 @@ class LiveNode:
             return NodeHealth(state=state if self._thread is not None or state == "failed" else "stopped",
                               last_event_time=None, started=self._started)
         connections = self._connections(node)
+        if self._redis_writer is not None:
+            connections["redis"] = self._redis_writer.connected or not self._redis_writer.last_error
         replay = self._replay_client()
         last = pd.Timestamp(replay.last_published_ns, tz="UTC") if replay is not None and replay.last_published_ns else None
         detail = ""

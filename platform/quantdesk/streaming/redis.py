@@ -1,12 +1,19 @@
 """Live events across processes: a node's message bus writes them to a Redis stream, dashboards read them back.
 
-Publishing is Nautilus's own: :func:`message_bus_config` backs the node's message bus with
-Redis so that every data and trading event is serialized (JSON) and appended to one stream
-(``nautilus-streams`` unless configured). :class:`RedisEventSource` is the reading side for
-processes that are not Nautilus nodes (Panel servers, notebooks): a thread that follows the
-stream with ``XREAD``, turns each entry into the platform's event format and publishes it on
-an in-process hub, so a dashboard cannot tell a remote node from a local one. When Redis
-goes away the reader retries with backoff and carries on after the last entry it had read.
+Publishing goes through the node's own message bus: :class:`RedisStreamWriter` is a bus
+listener, so the bus decides what leaves the node (every data and trading event) and
+serializes it (Nautilus JSON); the writer appends ``topic`` and ``payload`` to one stream
+(``nautilus-streams`` unless configured), the entry layout of Nautilus's Redis backing. It
+replaces that backing because the backing's publisher task ends at the first failed write:
+after a Redis restart a node would publish nothing more. The writer keeps what it could not
+write and retries with backoff, so a restart delays events but loses none (up to
+:data:`MAX_BACKLOG`).
+
+:class:`RedisEventSource` is the reading side for processes that are not Nautilus nodes
+(Panel servers, notebooks): a thread that follows the stream with ``XREAD``, turns each
+entry into the platform's event format and publishes it on an in-process hub, so a
+dashboard cannot tell a remote node from a local one. When Redis goes away it retries with
+backoff and carries on after the last entry it had read.
 """
 
 from __future__ import annotations
@@ -15,10 +22,9 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
-
-from nautilus_trader.common.config import DatabaseConfig, MessageBusConfig
 
 from quantdesk.errors import QuantDeskError
 from quantdesk.streaming.events import event_from_dict
@@ -32,7 +38,10 @@ BACKOFF_SECONDS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 # Fills are published twice (events.order.* and events.fills.*): the order topic is kept.
 FORWARDED_TOPICS = ("data.quotes.", "data.bars.", "events.order.", "events.position.", "events.account.")
 READ_COUNT = 5_000  # entries per XREAD: large enough for 50k events/s at a few reads per second
-BUFFER_MS = 10  # the node pipelines its writes to Redis every this many milliseconds
+WRITE_INTERVAL = 0.005  # seconds the writer gathers messages into one pipelined write
+WRITE_BATCH = 10_000  # messages per pipelined write at most
+MAX_BACKLOG = 2_000_000  # messages kept while Redis is unreachable; beyond this the oldest are dropped (counted)
+STREAM_MAXLEN = 1_000_000  # entries Redis keeps (approximately): the stream is a feed, not the archive
 
 
 def redis_address(url: str) -> tuple[str, int, str | None, str | None, int]:
@@ -67,22 +76,111 @@ def check_redis(url: str, timeout: float = 3.0) -> None:
         ) from None
 
 
-def message_bus_config(url: str, stream_key: str = DEFAULT_STREAM) -> MessageBusConfig:
-    """Return the node message bus settings that publish every event to the Redis stream ``stream_key``."""
-    host, port, username, password, database = redis_address(url)
-    if database != 0:
-        # Nautilus's backing always writes to database 0.
-        raise QuantDeskError(f"Redis URL {url!r} names database {database}: the node's message bus uses database 0")
-    return MessageBusConfig(
-        database=DatabaseConfig(type="redis", host=host, port=port, username=username, password=password,
-                                ssl=url.startswith("rediss"), connection_timeout=5),
-        encoding="json",
-        buffer_interval_ms=BUFFER_MS,
-        use_trader_prefix=False,
-        use_trader_id=False,
-        streams_prefix=stream_key,
-        stream_per_topic=False,
-    )
+class RedisStreamWriter:
+    """A node message bus listener that appends every message it is given to one Redis stream.
+
+    Parameters
+    ----------
+    url : str
+        The Redis server, ``redis://HOST:PORT/DB``.
+    stream_key : str
+        The stream to append to.
+
+    Attributes
+    ----------
+    written : int
+        Messages appended to the stream so far.
+    dropped : int
+        Messages dropped because Redis stayed away longer than :data:`MAX_BACKLOG` messages.
+    connected : bool
+        Whether the last write succeeded.
+    """
+
+    def __init__(self, url: str, stream_key: str = DEFAULT_STREAM) -> None:
+        redis_address(url)
+        self.url = url
+        self.stream_key = stream_key
+        self.written = 0
+        self.dropped = 0
+        self.connected = False
+        self.last_error = ""
+        self._backlog: deque[tuple[str, bytes]] = deque()
+        self._wake = threading.Event()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+
+    # The two methods Nautilus's MessageBus calls on a listener.
+
+    def is_closed(self) -> bool:  # noqa: D102 - the bus's listener protocol
+        return self._closed
+
+    def publish(self, topic: str, payload: bytes) -> None:  # noqa: D102 - the bus's listener protocol
+        self._backlog.append((topic, payload))
+        if len(self._backlog) > MAX_BACKLOG:
+            self._backlog.popleft()
+            self.dropped += 1
+
+    @property
+    def backlog(self) -> int:
+        """Return the messages waiting to be written."""
+        return len(self._backlog)
+
+    def start(self) -> RedisStreamWriter:
+        """Check that Redis answers (failing fast with a clear message) and start writing."""
+        check_redis(self.url)
+        self._thread = threading.Thread(target=self._write_loop, name=f"quantdesk-redis-writer-{self.stream_key}",
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Write what is queued (for at most ``timeout`` seconds), then stop taking messages."""
+        deadline = time.monotonic() + timeout
+        while self._backlog and self.connected and time.monotonic() < deadline:
+            self._wake.set()
+            time.sleep(0.01)
+        if self._backlog:
+            log.warning("Redis stream %s: %d messages not written at close (%s)", self.stream_key,
+                        len(self._backlog), self.last_error or "timed out")
+        self._closed = True
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _write_loop(self) -> None:
+        import redis
+
+        client, attempt = None, 0
+        while not self._closed:
+            self._wake.wait(WRITE_INTERVAL)
+            self._wake.clear()
+            while self._backlog and not self._closed:
+                batch = [self._backlog[i] for i in range(min(len(self._backlog), WRITE_BATCH))]
+                try:
+                    if client is None:
+                        client = redis.Redis.from_url(self.url, socket_connect_timeout=2.0, socket_timeout=5.0)
+                    pipe = client.pipeline(transaction=False)
+                    for topic, payload in batch:
+                        pipe.xadd(self.stream_key, {"topic": topic, "payload": payload},
+                                  maxlen=STREAM_MAXLEN, approximate=True)
+                    pipe.execute()
+                except redis.RedisError as error:
+                    self.connected, self.last_error = False, str(error)
+                    if client is not None:
+                        client.close()
+                        client = None
+                    log.warning("Redis stream %s at %s: %s; %d messages kept, retrying", self.stream_key, self.url,
+                                error, len(self._backlog))
+                    time.sleep(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
+                    attempt += 1
+                    continue
+                for _ in batch:  # only now: a failed write leaves them queued, in order
+                    self._backlog.popleft()
+                self.written += len(batch)
+                self.connected, attempt = True, 0
+        if client is not None:
+            client.close()
 
 
 class RedisEventSource:

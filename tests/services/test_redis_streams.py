@@ -1,0 +1,117 @@
+"""Redis mode across processes: `quantdesk node run` publishes through its message bus to a real redis-server,
+a reader in this process receives the events, and carries on after Redis restarts."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from quantdesk.errors import QuantDeskError
+from quantdesk.streaming import RedisEventSource, hub
+from quantdesk.streaming.redis import RedisStreamWriter, check_redis
+from quantdesk.testing import free_port, sample_catalog, subprocess_env
+
+AAPL = "AAPL.XNAS"
+
+
+def wait_until(condition, timeout: float, what: str, process_alive: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if process_alive is not None and process_alive.poll() is not None:
+            raise AssertionError(f"the node process exited ({process_alive.returncode}) while waiting for {what}")
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture()
+def node_process(tmp_path: Path, redis_service):
+    """A paper node in its own process (`quantdesk node run`), publishing to the session's Redis."""
+    catalog = sample_catalog(tmp_path / "catalog")
+    config = tmp_path / "node.json"
+    config.write_text(json.dumps({
+        "name": "remote", "catalog": str(catalog), "redis_url": redis_service.url, "stream_key": "test-stream",
+        "replay": {"instrument_ids": [AAPL], "speed": 600.0},
+    }))  # fmt: skip
+    log = (tmp_path / "node.log").open("w+")
+    process = subprocess.Popen(
+        [str(Path(sys.executable).with_name("quantdesk")), "node", "run", str(config), "--status-every", "1"],
+        env=subprocess_env(QUANTDESK_CATALOG=str(catalog)), stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    yield process, log
+    if process.poll() is None:
+        process.kill()
+        process.wait(10)
+
+
+def test_events_from_a_node_process_reach_a_reader_here_and_survive_a_redis_restart(node_process, redis_service) -> None:
+    process, log = node_process
+    bars: list[dict] = []
+    subscription = hub("redis-reader").subscribe(bars.extend, window=0.02, kinds={"Bar"})
+    source = RedisEventSource(redis_service.url, hub="redis-reader", stream_key="test-stream").start()
+    try:
+        wait_until(lambda: len(bars) >= 20, 90, "bars from the node process through Redis", process)
+        log.seek(0)
+        assert "events to Redis stream 'test-stream'" in log.read()
+        closes = [bar["close"] for bar in bars]
+        assert all(isinstance(close, float) and close > 0 for close in closes)
+        times = [bar["ts_event"] for bar in bars]
+        assert times == sorted(times), "events arrive in the order the node published them"
+
+        redis_service.restart()
+        wait_until(lambda: source.reconnects >= 1, 30, "the reader to reconnect")
+        after = len(bars)
+        wait_until(lambda: len(bars) >= after + 20, 60, "bars published after the restart", process)
+        assert source.connected
+        assert process.poll() is None, "the node keeps running while Redis restarts"
+    finally:
+        source.stop()
+        hub("redis-reader").unsubscribe(subscription)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(60) == 0
+    log.seek(0)
+    output = log.read()
+    assert "node 'remote': running" in output and "node 'remote' stopped" in output
+
+
+def test_a_reader_pointed_at_no_server_fails_fast_naming_the_address() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    with pytest.raises(QuantDeskError, match=f"No Redis server answers at {url}"):
+        RedisEventSource(url).start()
+    with pytest.raises(QuantDeskError, match="No Redis server answers"):
+        check_redis(url, timeout=1.0)
+
+
+@pytest.mark.parametrize("url", ["http://127.0.0.1:6379", "redis://", "redis://host:port/0"])
+def test_bad_redis_urls_are_refused_with_the_form_to_use(url: str) -> None:
+    with pytest.raises(QuantDeskError, match="Bad Redis URL"):
+        RedisStreamWriter(url)
+    with pytest.raises(QuantDeskError, match="Bad Redis URL"):
+        RedisEventSource(url)
+
+
+def test_the_writer_keeps_messages_while_redis_is_down_and_writes_them_in_order_after(redis_service) -> None:
+    import redis
+
+    writer = RedisStreamWriter(redis_service.url, "writer-test").start()
+    try:
+        redis_service.stop()
+        for number in range(500):
+            writer.publish("data.quotes.XNAS.AAPL", b'{"n": %d}' % number)
+        time.sleep(0.5)
+        assert writer.backlog > 0 and writer.written == 0
+        redis_service.start()
+        wait_until(lambda: writer.backlog == 0, 30, "the backlog to be written")
+        entries = redis.Redis.from_url(redis_service.url).xrange("writer-test")
+        assert [json.loads(fields[b"payload"])["n"] for _, fields in entries] == list(range(500))
+        assert {fields[b"topic"] for _, fields in entries} == {b"data.quotes.XNAS.AAPL"}
+        assert writer.connected and writer.dropped == 0
+    finally:
+        writer.close()
+    assert writer.is_closed()
