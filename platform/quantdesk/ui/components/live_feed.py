@@ -3,7 +3,8 @@
 Bokeh documents must be changed on their own event loop, and a browser takes only so many
 messages a second, so a session never handles events one by one: its hub subscription
 gathers them over ``window`` seconds and hands each batch to ``handler`` in one
-``add_next_tick_callback``, where the handler streams them into its sources in one go. The
+``add_next_tick_callback``, where the handler streams them into its sources in one go. While
+an update waits for the session's loop, later batches join it rather than queue behind it. The
 subscription ends with the session. Outside a served session (a notebook, a test) the handler
 runs directly on the hub's thread.
 """
@@ -11,6 +12,7 @@ runs directly on the hub's thread.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -52,6 +54,8 @@ class SessionFeed:
         self.batches = 0
         self.events = 0
         self.last_latency = float("nan")
+        self._lock = threading.Lock()
+        self._waiting: list[Event] | None = None  # events of the update scheduled on the session's loop
         self._document = pn.state.curdoc if pn.state.curdoc is not None and pn.state.curdoc.session_context else None
         self._subscription: Subscription | None = hub(hub_name).subscribe(self._receive, window=window, kinds=kinds)
         self._hub_name = hub_name
@@ -62,10 +66,24 @@ class SessionFeed:
         if self._document is None:
             self._apply(batch)
             return
+        with self._lock:
+            if self._waiting is not None:
+                # An update is scheduled but the session's loop has not run it yet (it is busy with
+                # other sessions): that update takes these events too. One callback per session
+                # at a time keeps a lagging server from queueing ever more small updates.
+                self._waiting.extend(batch)
+                return
+            self._waiting = list(batch)
         try:
-            self._document.add_next_tick_callback(lambda: self._apply(batch))
+            self._document.add_next_tick_callback(self._apply_waiting)
         except Exception:  # the session is closing: its document takes no more callbacks
             self.close()
+
+    def _apply_waiting(self) -> None:
+        with self._lock:
+            batch, self._waiting = self._waiting, None
+        if batch:
+            self._apply(batch)
 
     def _apply(self, batch: list[Event]) -> None:
         self.handler(batch)
