@@ -88,7 +88,7 @@ class PriceChart:
             return bid * ask
 
         chart = hv.DynamicMap(closes, streams=[self.bars]) * hv.DynamicMap(spread, streams=[self.quotes])
-        return chart.opts(title=f"{label}: live prices", legend_position="top_left")
+        return chart.opts(title=f"{label}: live prices", legend_position="right")
 
 def quote_rows(instruments: Iterable[str], latest: dict[str, Event], first: dict[str, float]) -> pd.DataFrame:
     """Return one watchlist row per instrument: bid, ask, last, change since ``first`` (absolute and in percent).

@@ -105,8 +105,9 @@ class LiveDashboard(pn.viewable.Viewer):
     fills = param.DataFrame(default=None, allow_None=True, doc="Fills, newest first.")
     positions = param.DataFrame(default=None, allow_None=True, doc="Open positions with realized and unrealized P&L.")
     account = param.DataFrame(default=None, allow_None=True, doc="Account balances per venue and currency.")
-    selected_order = param.Selector(default=None, objects=[], allow_None=True, label="Working order",
-                                    doc="The working order Cancel cancels (or click its row).")
+    # A plain string, not a selector: a select box whose options change under it ping-pongs with the server.
+    selected_order = param.String(default="", label="Working order",
+                                  doc="Client order id of the working order Cancel cancels (or click its row).")
     cancel = param.Event(label="Cancel order", doc="Cancel the selected working order.")
     # -- Interactive Brokers
     ib_status = param.String(default="", doc="Whether an Interactive Brokers Gateway is configured and answering.")
@@ -249,9 +250,8 @@ class LiveDashboard(pn.viewable.Viewer):
             account=account[ACCOUNT_COLUMNS],
         )
         ids = list(working["client_order_id"])
-        self.param.selected_order.objects = ids
         if self.selected_order not in ids:
-            self.selected_order = ids[0] if ids else None
+            self.selected_order = ids[0] if ids else ""
 
     # ------------------------------------------------------------------ order entry
 
@@ -394,6 +394,13 @@ class LiveDashboard(pn.viewable.Viewer):
             views.append(pn.pane.Alert(self.order_error, alert_type="danger", sizing_mode="stretch_width"))
         return pn.Column(*views, sizing_mode="stretch_width")
 
+    @param.depends("watchlist")
+    def _watchlist_hint(self) -> pn.viewable.Viewable:
+        if self.watchlist:
+            return pn.Column()
+        return pn.pane.Markdown("No watchlist chosen: showing every instrument the node streams. "
+                                "Click a row to chart it.", sizing_mode="stretch_width")
+
     @param.depends("watchlist_message")
     def _watchlist_status(self) -> pn.viewable.Viewable:
         if not self.watchlist_message:
@@ -436,11 +443,12 @@ class LiveDashboard(pn.viewable.Viewer):
                               "quantity": pn.widgets.FloatInput, "limit_price": pn.widgets.FloatInput}),
             pn.widgets.Button.from_param(self.param.submit, color="success"),
             self._order_status,
-            width=320,
+            sizing_mode="stretch_width",
         )
 
     def _watchlist_panel(self) -> pn.viewable.Viewable:
-        quotes = self._linked_table("quotes", selectable=1)
+        quotes = self._linked_table("quotes", selectable=1, hidden_columns=["time"],
+                                    titles={"instrument_id": "Instrument", "change_percent": "Change %"})
 
         def chart_row(event: Any) -> None:  # a click on a row charts that instrument
             frame = self.quotes
@@ -459,9 +467,9 @@ class LiveDashboard(pn.viewable.Viewer):
             self._watchlist_status,
             sizing_mode="stretch_width",
         )
-        return pn.Column("#### Watchlist", pn.widgets.Select.from_param(self.param.watchlist), quotes,
+        return pn.Column("#### Watchlist", pn.widgets.Select.from_param(self.param.watchlist), self._watchlist_hint, quotes,
                          pn.Card(editor, title="Edit watchlists", collapsed=True, sizing_mode="stretch_width"),
-                         width=420)
+                         sizing_mode="stretch_width")
 
     def _blotter(self) -> pn.viewable.Viewable:
         working = self._linked_table("working_orders", selectable=1)
@@ -472,7 +480,7 @@ class LiveDashboard(pn.viewable.Viewer):
                 self.selected_order = str(frame["client_order_id"].iloc[event.new[0]])
 
         working.param.watch(choose, "selection")
-        cancel_row = pn.Row(pn.widgets.Select.from_param(self.param.selected_order, width=320),
+        cancel_row = pn.Row(pn.widgets.TextInput.from_param(self.param.selected_order, width=320),
                             pn.widgets.Button.from_param(self.param.cancel, color="warning", align="end"))
         return pn.Tabs(
             ("Working orders", pn.Column(working, cancel_row, sizing_mode="stretch_width")),
@@ -488,9 +496,7 @@ class LiveDashboard(pn.viewable.Viewer):
         chart = pn.Column(pn.widgets.Select.from_param(self.param.instrument, width=260),
                           pn.pane.HoloViews(self.chart.view(), sizing_mode="stretch_width", name="price-chart"),
                           sizing_mode="stretch_width")
-        return pn.Column(
-            self._health_view,
-            pn.Row(self._watchlist_panel(), chart, self._order_form(), sizing_mode="stretch_width"),
-            self._blotter(),
-            sizing_mode="stretch_width",
-        )
+        # The chart and the blotter take the width; order entry and the watchlist sit in a column beside them.
+        main = pn.Column(chart, self._blotter(), sizing_mode="stretch_width")
+        side = pn.Column(self._order_form(), self._watchlist_panel(), width=380)
+        return pn.Column(self._health_view, pn.Row(main, side, sizing_mode="stretch_width"), sizing_mode="stretch_width")
