@@ -58,7 +58,9 @@ def nautilus_event(obj: Any) -> Event:
 
 def event_from_dict(values: dict[str, Any]) -> Event:
     """Return the event of a Nautilus ``to_dict`` mapping (from an object, or decoded from Redis)."""
-    values = dict(values)
+    # The node's serializer writes timestamps as strings; in-process ``to_dict`` gives ints.
+    values = {key: int(value) if key.startswith("ts_") and isinstance(value, str) else value
+              for key, value in values.items()}
     kind = str(values.pop("type", values.pop("kind", "")))
     if kind == "QuoteTick":
         return {"kind": kind, "ts_event": int(values["ts_event"]), "instrument_id": values["instrument_id"],
