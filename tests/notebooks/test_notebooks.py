@@ -170,3 +170,24 @@ def test_factor_report_job(on_the_test_cluster: Path) -> None:
     assert "volatility(window=21)" in html
     # IC over time, quantile returns, decay and the correlation heatmap, with BokehJS inline.
     assert "cdn.bokeh.org" not in html and html.count('"name":"Figure"') >= 4
+
+
+def test_live_paper_trading_notebook(repository_kernel: Path, tmp_path: Path) -> None:
+    output = tmp_path / "live.ipynb"
+    papermill.execute_notebook(
+        str(ROOT / "notebooks/research/04_live_paper_trading.ipynb"),
+        str(output),
+        parameters={"speed": 600.0, "stream_seconds": 3.0, "quantity": 10},
+        kernel_name="quantdesk",
+        cwd=str(ROOT / "notebooks/research"),
+        progress_bar=False,
+    )
+    book = nbformat.read(output, as_version=4)
+    code = [c for c in book.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code) and not any(o.output_type == "error" for c in code for o in c.outputs)
+    text = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in code for o in c.outputs)
+    assert "market order FILLED: 10 at" in text
+    assert "limit order ACCEPTED at" in text and "limit order CANCELED" in text
+    assert "bars streamed in 3 s" in text and "0 bars streamed" not in text
+    # The store kept both orders after the node stopped.
+    assert "trade history: 2 orders of this session, statuses ['CANCELED', 'FILLED']" in text
