@@ -10,7 +10,6 @@ when trading events arrive and once a second with the health.
 
 from __future__ import annotations
 
-import logging
 import threading
 from typing import Any
 
@@ -29,8 +28,6 @@ from quantdesk.ui.components import interactive_brokers
 from quantdesk.ui.components.live_feed import SessionFeed
 from quantdesk.ui.components.live_views import PriceChart, fill_rows, latest_price_events, quote_rows
 
-log = logging.getLogger(__name__)
-
 FEED_WINDOW = 0.1  # seconds of events per document update: at most ten updates a second per session
 HEALTH_PERIOD_MS = 1000
 ORDER_COLUMNS = ["client_order_id", "instrument_id", "side", "type", "quantity", "price", "time_in_force", "status",
@@ -39,10 +36,6 @@ POSITION_COLUMNS = ["instrument_id", "strategy_id", "side", "quantity", "avg_px_
 ACCOUNT_COLUMNS = ["venue", "currency", "total", "locked", "free"]
 HEALTH_COLOURS = {"running": "success", "starting": "info", "degraded": "warning", "stopped": "secondary",
                   "failed": "danger"}
-
-
-def _empty(columns: list[str]) -> pd.DataFrame:
-    return pd.DataFrame(columns=columns)
 
 
 def _known_instruments(feed_instruments: list[str]) -> list[str]:
@@ -149,7 +142,7 @@ class LiveDashboard(pn.viewable.Viewer):
         self.refresh()
         document = pn.state.curdoc
         if document is not None and document.session_context is not None:
-            self._health_callback = pn.state.add_periodic_callback(self.refresh, period=HEALTH_PERIOD_MS)
+            pn.state.add_periodic_callback(self.refresh, period=HEALTH_PERIOD_MS)
 
     # ------------------------------------------------------------------ the feed
 
