@@ -11,10 +11,15 @@ through these environment variables:
     The Dask dashboard link the apps show.
 ``QUANTDESK_JUPYTER_URL``
     JupyterLab's base URL (``http://HOST:PORT``, no token), for links from the apps.
+
+The paper node runs inside the Panel server by default (the Live dashboard talks to it
+directly). With ``QUANTDESK_REDIS_URL`` set it runs as a process of its own
+(``quantdesk node run``), publishing to Redis, and the Panel server follows its stream.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
 import os
 import secrets
@@ -46,7 +51,7 @@ WILDCARD_HOSTS = {"0.0.0.0", "::", ""}
 class _Service:
     name: str
     process: subprocess.Popen
-    probe: str  # a URL that answers once the service is ready
+    probe: str | None  # a URL that answers once the service is ready; None: running is ready
 
 
 def run_platform(skip_sample: bool = False) -> int:
@@ -108,6 +113,8 @@ def run_platform(skip_sample: bool = False) -> int:
         _say("Starting JupyterLab and the Panel server ...")
         jupyter, token = _start_jupyter(config, env, jupyter_base)
         services.append(jupyter)  # at once, so that a stop arriving now still ends it
+        if config.redis_url:
+            services.append(_start_node(config, env))
         panel, apps = _start_panel(config, env)
         services.append(panel)
 
@@ -118,6 +125,8 @@ def run_platform(skip_sample: bool = False) -> int:
         urls |= {f"  {app}": f"{panel_base}/{app}" for app in apps}
         urls["Dask dashboard"] = dashboard or f"none (the scheduler at {dask_address} serves no dashboard)"
         _print_block(config, urls)
+        where = f"its own process, events through {config.redis_url}" if config.redis_url else "the Panel server"
+        _say(f"Paper node: AAPL.XNAS minute bars replayed at 60x with sandbox execution, in {where} (see the Live app)")
         while True:
             _check_running(services)
             time.sleep(1)
@@ -229,6 +238,8 @@ def _start_jupyter(config: Settings, env: dict[str, str], base_url: str) -> tupl
 
 def _start_panel(config: Settings, env: dict[str, str]) -> tuple[_Service, list[str]]:
     """Start the Panel server on every file in ``apps/``; return the service and the app names."""
+    # Its path only: importing the setup script would start a feed in the launcher.
+    live_setup = importlib.util.find_spec("quantdesk.live.serve_setup").origin
     root = config.repository_root
     files = sorted((root / "apps").glob("*.py"))
     if not files:
@@ -245,10 +256,22 @@ def _start_panel(config: Settings, env: dict[str, str]) -> tuple[_Service, list[
         # "/" stays the index of all apps even while apps/ holds a single one.
         "--disable-index-redirect",
         "--log-level", "warning",
+        # The live feed (the paper node, or the reader of a node's Redis stream) starts with the server.
+        "--setup", live_setup,
         *(f"--allow-websocket-origin={host}:{config.panel_port}" for host in sorted(hosts)),
     ]
     url = f"http://{_url_host(config.host)}:{config.panel_port}/"
     return _Service("the Panel server", _spawn(command, env, root), url), [file.stem for file in files]
+
+
+def _start_node(config: Settings, env: dict[str, str]) -> _Service:
+    """Start the paper node as its own process, publishing its events to ``QUANTDESK_REDIS_URL``."""
+    from quantdesk.streaming import check_redis
+
+    check_redis(config.redis_url)  # a clear message now rather than a node failing in the background
+    command = [sys.executable, "-m", "quantdesk.cli", "node", "run"]
+    # Its health is its process: the launcher's check that services keep running covers it.
+    return _Service("the paper node", _spawn(command, env, config.repository_root), probe=None)
 
 
 def _spawn(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen:
@@ -259,7 +282,7 @@ def _spawn(command: list[str], env: dict[str, str], cwd: Path) -> subprocess.Pop
 
 def _wait_until_ready(services: list[_Service], urls: list[str]) -> None:
     """Poll until every service answers HTTP, failing fast when one of them exits."""
-    pending = [service.probe for service in services] + urls
+    pending = [service.probe for service in services if service.probe] + urls
     deadline = time.monotonic() + START_TIMEOUT
     while pending:
         _check_running(services)

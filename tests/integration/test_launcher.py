@@ -83,6 +83,24 @@ class Launched:
                 urls[match["name"]] = match["url"]
         pytest.fail(f"no URLs within {START_TIMEOUT} s; stdout so far:\n{''.join(self.seen)}\n{self.stderr()}")
 
+    def wait_for_line(self, text: str, timeout: float = 120) -> str:
+        """Return the first line printed (so far or within ``timeout``) that contains ``text``."""
+        earlier = [line for line in self.seen if text in line]
+        if earlier:
+            return earlier[0]
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=1)
+            except queue.Empty:
+                continue
+            if line is None:
+                pytest.fail(f"quantdesk up exited before printing {text!r}:\n{self.stderr()}")
+            self.seen.append(line)
+            if text in line:
+                return line
+        pytest.fail(f"{text!r} not printed within {timeout} s; stdout:\n{''.join(self.seen)}\n{self.stderr()}")
+
     def record_descendants(self) -> list[psutil.Process]:
         self.recorded = psutil.Process(self.process.pid).children(recursive=True)
         return self.recorded
@@ -209,6 +227,9 @@ def test_up_serves_everything_and_stops_without_orphans(
         assert urls[app] == f"{urls['Panel apps']}{app}"
     assert requests.get(urls["Dask dashboard"], timeout=30).status_code == 200
     assert urls["Dask dashboard"].endswith("/status")
+    # The paper node starts with the Panel server, in its process (no Redis configured).
+    assert "in the Panel server" in launched.wait_for_line("Paper node:")
+    launched.wait_for_line("live feed running (in-process)")
 
     deadline = time.monotonic() + 60
     while not any("ipykernel" in _cmdline(p) for p in launched.record_descendants()):
@@ -241,6 +262,29 @@ def test_up_serves_everything_and_stops_without_orphans(
     assert not alive, [(p.pid, _cmdline(p)) for p in alive]
     assert "Traceback" not in launched.stderr(), launched.stderr()
     print(f"startup {startup:.1f} s, stop {stop:.1f} s, {len(recorded)} descendants")
+
+
+def test_with_redis_the_paper_node_runs_as_its_own_process_and_publishes(
+    launch: Callable[..., Launched], redis_service
+) -> None:
+    import redis
+
+    launched = launch(QUANTDESK_REDIS_URL=redis_service.url)
+    launched.urls()
+    assert f"events through {redis_service.url}" in launched.wait_for_line("Paper node:")
+    launched.wait_for_line("live feed running (redis)")
+    recorded = launched.record_descendants()
+    assert any("node run" in _cmdline(p) for p in recorded), [_cmdline(p) for p in recorded]
+    stream = redis.Redis.from_url(redis_service.url)
+    deadline = time.monotonic() + 60
+    while stream.xlen("nautilus-streams") < 50:
+        assert time.monotonic() < deadline, "the node process published nothing to Redis"
+        time.sleep(0.5)
+    launched.process.send_signal(signal.SIGTERM)
+    assert launched.process.wait(STOP_TIMEOUT) == 0, launched.stderr()
+    _, alive = psutil.wait_procs(recorded, timeout=15)
+    assert not alive, [(p.pid, _cmdline(p)) for p in alive]
+    assert "Traceback" not in launched.stderr(), launched.stderr()
 
 
 def test_a_service_that_dies_stops_everything(launch: Callable[..., Launched]) -> None:
