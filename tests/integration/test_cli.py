@@ -123,3 +123,22 @@ def test_bad_sweep_files_are_one_line(catalog_root: Path, tmp_path: Path, comman
     assert done.returncode == 2, done.stdout
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and named in lines[0], lines
+
+
+@pytest.mark.parametrize(
+    ("config", "named"),
+    [
+        ({"replay": {"instrument_ids": ["AAPL.XNAS"], "speed": -1}}, "replay.speed -1.0 is negative"),
+        ({"replay": {"instrument_ids": ["AAPL.XNAS"]}, "colour": "red"}, "unknown field `colour`"),
+        ({"replay": {"instrument_ids": ["NOPE.XNAS"]}}, "NOPE.XNAS"),
+        ({"data": "ib", "execution": "ib", "ib": {"port": 1, "account_id": "DU1", "instrument_ids": ["AAPL.NASDAQ"]}},
+         "No Interactive Brokers Gateway answers at 127.0.0.1:1"),
+    ],
+)
+def test_bad_node_configs_are_one_line(catalog_root: Path, tmp_path: Path, config: dict, named: str) -> None:
+    path = tmp_path / "node.json"
+    path.write_text(json.dumps({"name": "cli", **config}))
+    done = quantdesk("node", "run", str(path), catalog=catalog_root)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and named in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
