@@ -239,7 +239,8 @@ def _node_run(args: argparse.Namespace) -> int:
               f"{', '.join(config.instrument_ids)}; events to {destination}; Ctrl-C stops", flush=True)
         while not stop.wait(args.status_every or None):
             health = node.health()
-            print(f"node {config.name!r}: {health.state} {health.detail}, {health.bars} bars, last data "
+            detail = f" ({health.detail})" if health.detail else ""
+            print(f"node {config.name!r}: {health.state}{detail}, {health.bars} bars, last data "
                   f"{health.last_event_time}", flush=True)
     finally:
         node.stop()
