@@ -130,6 +130,7 @@ class LiveNode:
         self._started: pd.Timestamp | None = None
         self._recorder = None
         self._redis_writer = None
+        self._known_instruments: dict[str, Any] = {}
         self._preflight()
 
     # ------------------------------------------------------------------ lifecycle
@@ -436,7 +437,11 @@ class LiveNode:
             For bad input (nothing is sent) or a node that is not running.
         """
         request = request or OrderRequest(**fields)
-        instrument, quantity, price = request.checked(self.instruments)
+        # The known instruments are kept between orders (a read on the node's loop costs a hop);
+        # an id not among them is looked up again, since a live venue may have added it since.
+        if str(request.instrument_id).strip() not in self._known_instruments:
+            self._known_instruments = self.instruments
+        instrument, quantity, price = request.checked(self._known_instruments)
         entry = self._entry
         if entry is None:
             raise QuantDeskError(f"Node {self.config.name!r} is not running: call start() first")
