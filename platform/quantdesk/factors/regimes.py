@@ -16,6 +16,7 @@ import xarray as xr
 from scipy.signal import lfilter
 
 from quantdesk.errors import QuantDeskError
+from quantdesk.factors.garch import fit_garch_parameters
 
 VOLATILITY_LABELS = ("low", "normal", "high")
 TREND_LABELS = ("down", "sideways", "up")
@@ -45,7 +46,7 @@ class GarchParameters:
 
 
 def fit_garch(returns: pd.Series | np.ndarray, starting: GarchParameters | None = None) -> GarchParameters:
-    """Fit a constant-mean GARCH(1,1) with normal errors to ``returns`` (plain returns; scaled by 100 for the fit).
+    """Fit a constant-mean GARCH(1,1) with normal errors to ``returns`` as arch does (plain returns; scaled by 100 for the fit).
 
     Parameters
     ----------
@@ -58,18 +59,11 @@ def fit_garch(returns: pd.Series | np.ndarray, starting: GarchParameters | None 
     -------
     GarchParameters
     """
-    from arch import arch_model
-    from arch.utility.exceptions import StartingValueWarning
-
     scaled = _SCALE * np.asarray(returns, dtype="float64")
-    model = arch_model(scaled, mean="Constant", vol="GARCH", p=1, q=1, dist="normal", rescale=False)
     start = None if starting is None else np.array([starting.mu, starting.omega, starting.alpha, starting.beta])
-    with warnings.catch_warnings():
-        # a previous fit outside this sample's constraints only means arch starts from its defaults
-        warnings.simplefilter("ignore", StartingValueWarning)
-        # show_warning=False: a short sample may stop the optimizer early; its best estimate is still usable
-        result = model.fit(disp="off", starting_values=start, show_warning=False)
-    mu, omega, alpha, beta = (float(result.params[name]) for name in ("mu", "omega", "alpha[1]", "beta[1]"))
+    # arch's estimates; a short sample may stop the optimizer early, and its best estimate is still usable
+    parameters, _ = fit_garch_parameters(scaled, start)
+    mu, omega, alpha, beta = (float(value) for value in parameters)
     return GarchParameters(mu, omega, alpha, beta)
 
 

@@ -7,12 +7,12 @@ low and close of each bar and assume no drift (Yang-Zhang is drift-independent).
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
 
 from quantdesk.errors import QuantDeskError
+from quantdesk.factors.garch import fit_garch_parameters
 from quantdesk.factors.kernels import (
     check_window,
     column,
@@ -223,19 +223,12 @@ def volatility_ratio(data: Mapping[str, np.ndarray], short: int = 21, long: int 
 
 
 def _garch_parameters(sample: np.ndarray) -> tuple[float, float, float, float] | None:
-    """Return (mu, omega, alpha, beta) of a constant-mean normal GARCH(1,1) fitted by arch, or None if it fails."""
-    from arch import arch_model
-
+    """Return (mu, omega, alpha, beta) of a constant-mean normal GARCH(1,1) fitted as arch fits it, or None if it fails."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # non-convergence is checked below, not printed per asset
-            fitted = arch_model(sample, mean="Constant", vol="GARCH", p=1, q=1, dist="normal", rescale=False).fit(
-                disp="off"
-            )
+        parameters, status = fit_garch_parameters(sample)
     except (ValueError, np.linalg.LinAlgError):
         return None
-    parameters = fitted.params.to_numpy(dtype=np.float64)
-    if fitted.convergence_flag != 0 or parameters.shape != (4,) or not np.all(np.isfinite(parameters)):
+    if status != 0 or not np.all(np.isfinite(parameters)):
         return None
     mu, omega, alpha, beta = (float(value) for value in parameters)
     return mu, omega, alpha, beta
@@ -257,6 +250,7 @@ def garch_volatility(data: Mapping[str, np.ndarray], fit_observations: int | Non
     """Return the GARCH(1,1) forecast of next bar's volatility, from parameters fitted once per asset with arch.
 
     Per asset, ``arch_model(100 * r, mean="Constant", vol="GARCH", p=1, q=1)`` is fitted once
+    (by :func:`quantdesk.factors.garch.fit_garch_parameters`, which gives arch's estimates)
     and the conditional variance is then filtered through the whole history with those
     parameters (in numba): ``sigma2_{t+1} = omega + alpha (r_t - mu)^2 + beta sigma2_t``,
     started as arch starts it (from a backcast of the first 75 squared deviations). The value
@@ -274,7 +268,7 @@ def garch_volatility(data: Mapping[str, np.ndarray], fit_observations: int | Non
       in-sample values with look-ahead in the parameters (not in the filtered returns),
       for description only.
 
-    Fitting costs about 10 ms per asset (arch's optimizer), far more than any other factor,
+    Fitting costs about 4 ms per asset (the optimizer), far more than any other factor,
     which is why the default grid holds one variant. An asset whose fit fails or does not
     converge, or with fewer valid returns than needed (``N``, or 100 when fitting on
     everything), gives an all-NaN column. Missing returns are skipped: NaN on their bar,
