@@ -52,9 +52,9 @@ DEFAULT_HORIZONS = (1, 5, 21)
 DEFAULT_QUANTILES = 10
 DEFAULT_MIN_PAIRS = 5
 
-# Most factors scored together by one kernel task: neighbouring factors share each date's
-# cache lines of a (time, asset, factor) block (16 float32 or 8 float64 fill a line), which
-# measured faster than scoring factor by factor.
+# Most factors scored together by one kernel task: in a (time, asset, factor) block neighbouring
+# factors share each date's cache lines (16 float32 or 8 float64 fill a line), which measured
+# faster than scoring factor by factor. (A factor-major block reads each date's row in order.)
 _GROUP = 16
 
 _SERIES = ("ic", "rank_ic", "spread")
@@ -407,7 +407,7 @@ def _rank_subset(y, rows, n_y, has_x, out, center):
 def _score_group(values, first, last, forward, forward_order, forward_count, forward_ranks, forward_rank_squares,
                  quantiles, min_pairs, ic, rank_ic, spread, quantile_sum, quantile_dates, turnover_sum,
                  turnover_dates, valid_cells):
-    times, assets, _ = values.shape
+    _, times, assets = values.shape  # values: (factor, time, asset), whatever its memory order
     horizons = forward.shape[0]
     group = last - first
     packed = np.empty(assets, np.uint64)
@@ -435,7 +435,7 @@ def _score_group(values, first, last, forward, forward_order, forward_count, for
             f = first + g
             m_x = 0
             for a in range(assets):
-                v = np.float64(values[t, a, f])
+                v = np.float64(values[f, t, a])
                 if math.isfinite(v):
                     x[a] = v
                     has_x[a] = True
@@ -557,7 +557,7 @@ def _score_group(values, first, last, forward, forward_order, forward_count, for
 def _score_parallel(values, forward, forward_order, forward_count, forward_ranks, forward_rank_squares, quantiles,
                     min_pairs, ic, rank_ic, spread, quantile_sum, quantile_dates, turnover_sum, turnover_dates,
                     valid_cells, group_size):
-    factors = values.shape[2]
+    factors = values.shape[0]
     groups = (factors + group_size - 1) // group_size
     for group in prange(groups):
         _score_group(values, group * group_size, min(factors, (group + 1) * group_size), forward, forward_order,
@@ -569,7 +569,7 @@ def _score_parallel(values, forward, forward_order, forward_count, forward_ranks
 def _score_serial(values, forward, forward_order, forward_count, forward_ranks, forward_rank_squares, quantiles,
                   min_pairs, ic, rank_ic, spread, quantile_sum, quantile_dates, turnover_sum, turnover_dates,
                   valid_cells, group_size):
-    factors = values.shape[2]
+    factors = values.shape[0]
     groups = (factors + group_size - 1) // group_size
     for group in range(groups):
         _score_group(values, group * group_size, min(factors, (group + 1) * group_size), forward, forward_order,
@@ -719,6 +719,7 @@ def score_block(
     horizons: Sequence[int] | None = None,
     min_pairs: int = DEFAULT_MIN_PAIRS,
     parallel: bool | None = None,
+    factor_major: bool = False,
 ) -> dict[str, np.ndarray]:
     """Score a block of factors against forward returns.
 
@@ -726,7 +727,7 @@ def score_block(
     ----------
     values : numpy.ndarray
         ``(time, asset, factor)`` factor values, float32 or float64; NaN (or any non-finite
-        value) means no value.
+        value) means no value. ``(factor, time, asset)`` with ``factor_major=True``.
     forward : xarray.DataArray, numpy.ndarray or RankedForward
         ``(horizon, time, asset)`` forward returns on the same dates and assets; pass the
         result of :func:`prepare_forward` when scoring many blocks, so it is ranked once.
@@ -739,6 +740,9 @@ def score_block(
     parallel : bool, optional
         Spread the factors over numba's threads. By default only on the main thread: inside a
         Dask task the scheduler already runs blocks side by side.
+    factor_major : bool
+        ``values`` is ``(factor, time, asset)``, the layout the pipeline computes in: each
+        factor's dates are then read in memory order, with no transposed copy.
 
     Returns
     -------
@@ -760,7 +764,11 @@ def score_block(
     array = np.asarray(values)
     if array.ndim != 3:
         raise QuantDeskError(f"values has shape {array.shape}: give a (time, asset, factor) block")
-    times, assets, factors = array.shape
+    if array.dtype not in (np.float32, np.float64):
+        array = array.astype("float64")
+    # C order (one compiled kernel per dtype and layout); the kernel indexes (factor, time, asset)
+    array = np.ascontiguousarray(array) if factor_major else np.ascontiguousarray(array).transpose(2, 0, 1)
+    factors, times, assets = array.shape
     if ranked.values.shape[1:] != (times, assets):
         raise QuantDeskError(
             f"forward covers {ranked.values.shape[1]} dates x {ranked.values.shape[2]} assets but values "
@@ -769,10 +777,6 @@ def score_block(
     _check_quantiles(quantiles, assets)
     if not isinstance(min_pairs, (int, np.integer)) or min_pairs < 3:
         raise QuantDeskError(f"min_pairs {min_pairs!r} is too small: a correlation needs at least 3 assets per date")
-    if array.dtype not in (np.float32, np.float64):
-        array = array.astype("float64")
-    # one compiled kernel per dtype: C order is what the kernel's gather is tuned for
-    array = np.ascontiguousarray(array)
     horizons_count = len(ranked.horizons)
     ic = np.full((factors, horizons_count, times), np.nan)
     rank_ic = np.full_like(ic, np.nan)
@@ -1259,7 +1263,10 @@ def select_representatives(
 def save_scores(scores: xr.Dataset, path: str | Path) -> Path:
     """Write ``scores`` to a Zarr store at ``path`` (e.g. ``<factor store>/scores.zarr``), replacing any there."""
     path = Path(path)
-    scores.to_zarr(path, mode="w", consolidated=False)
+    # Uncompressed: daily ICs are noise to a compressor (it saved a few percent), and compressing
+    # and decompressing them took three times as long as the plain write and read.
+    encoding = {name: {"compressors": None} for name in scores.data_vars}
+    scores.to_zarr(path, mode="w", consolidated=False, encoding=encoding)
     return path
 
 
@@ -1270,5 +1277,7 @@ def load_scores(path: str | Path) -> xr.Dataset:
         raise QuantDeskError(
             f"No scores at {path}: run the scoring first (quantdesk.factors.scoring.score, then save_scores)"
         )
-    with xr.open_zarr(path, consolidated=False) as stored:
+    # chunks=None: read here, not through Dask (with a client connected, Dask would send every
+    # chunk's read to the cluster and back)
+    with xr.open_zarr(path, consolidated=False, chunks=None) as stored:
         return stored.load()
