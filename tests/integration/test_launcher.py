@@ -62,32 +62,8 @@ class Launched:
     def stderr(self) -> str:
         return self.stderr_path.read_text()
 
-    def urls(self) -> dict[str, str]:
-        """Wait for the block of URLs the launcher prints once every service answers."""
-        deadline = time.monotonic() + START_TIMEOUT
-        urls: dict[str, str] = {}
-        in_block = False
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=1)
-            except queue.Empty:
-                continue
-            if line is None:
-                pytest.fail(f"quantdesk up exited ({self.process.wait()}) before printing its URLs:\n{self.stderr()}")
-            self.seen.append(line)
-            if line.startswith("QuantDesk is running"):
-                in_block = True
-            elif in_block and not line.strip():
-                return urls
-            elif in_block and (match := URL_LINE.match(line.rstrip())):
-                urls[match["name"]] = match["url"]
-        pytest.fail(f"no URLs within {START_TIMEOUT} s; stdout so far:\n{''.join(self.seen)}\n{self.stderr()}")
-
-    def wait_for_line(self, text: str, timeout: float = 120) -> str:
-        """Return the first line printed (so far or within ``timeout``) that contains ``text``."""
-        earlier = [line for line in self.seen if text in line]
-        if earlier:
-            return earlier[0]
+    def _printed(self, timeout: float, awaited: str) -> Iterator[str]:
+        """Yield the launcher's stdout lines as they come, failing when it exits or ``timeout`` passes."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -95,11 +71,33 @@ class Launched:
             except queue.Empty:
                 continue
             if line is None:
-                pytest.fail(f"quantdesk up exited before printing {text!r}:\n{self.stderr()}")
+                pytest.fail(f"quantdesk up exited ({self.process.wait()}) before printing {awaited}:\n{self.stderr()}")
             self.seen.append(line)
+            yield line
+        pytest.fail(f"no {awaited} within {timeout} s; stdout so far:\n{''.join(self.seen)}\n{self.stderr()}")
+
+    def urls(self) -> dict[str, str]:
+        """Wait for the block of URLs the launcher prints once every service answers."""
+        urls: dict[str, str] = {}
+        in_block = False
+        for line in self._printed(START_TIMEOUT, "its URLs"):
+            if line.startswith("QuantDesk is running"):
+                in_block = True
+            elif in_block and not line.strip():
+                return urls
+            elif in_block and (match := URL_LINE.match(line.rstrip())):
+                urls[match["name"]] = match["url"]
+        raise AssertionError("unreachable: _printed fails at its deadline")
+
+    def wait_for_line(self, text: str, timeout: float = 120) -> str:
+        """Return the first line printed (so far or within ``timeout``) that contains ``text``."""
+        earlier = [line for line in self.seen if text in line]
+        if earlier:
+            return earlier[0]
+        for line in self._printed(timeout, repr(text)):
             if text in line:
                 return line
-        pytest.fail(f"{text!r} not printed within {timeout} s; stdout:\n{''.join(self.seen)}\n{self.stderr()}")
+        raise AssertionError("unreachable: _printed fails at its deadline")
 
     def record_descendants(self) -> list[psutil.Process]:
         self.recorded = psutil.Process(self.process.pid).children(recursive=True)

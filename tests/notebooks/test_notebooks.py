@@ -25,6 +25,23 @@ def repository_kernel(monkeypatch: pytest.MonkeyPatch, catalog_env: Path) -> Pat
     return catalog_env
 
 
+def run_research_notebook(name: str, tmp_path: Path, parameters: dict) -> str:
+    """Run ``notebooks/research/NAME.ipynb`` on the repository kernel, check every cell ran cleanly, return its text."""
+    output = tmp_path / f"{name}.ipynb"
+    papermill.execute_notebook(
+        str(ROOT / f"notebooks/research/{name}.ipynb"),
+        str(output),
+        parameters=parameters,
+        kernel_name="quantdesk",
+        cwd=str(ROOT / "notebooks/research"),
+        progress_bar=False,
+    )
+    book = nbformat.read(output, as_version=4)
+    code = [c for c in book.cells if c.cell_type == "code"]
+    assert all(c.execution_count for c in code) and not any(o.output_type == "error" for c in code for o in c.outputs)
+    return "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in code for o in c.outputs)
+
+
 def test_quickstart_runs_on_the_repository_kernel(repository_kernel: Path, tmp_path: Path) -> None:
     output = tmp_path / "quickstart.ipynb"
     papermill.execute_notebook(
@@ -100,20 +117,9 @@ def on_the_test_cluster(repository_kernel: Path, dask_client, monkeypatch: pytes
 
 
 def test_parameter_sweep_notebook(on_the_test_cluster: Path, tmp_path: Path) -> None:
-    output = tmp_path / "sweep.ipynb"
-    papermill.execute_notebook(
-        str(ROOT / "notebooks/research/02_parameter_sweep.ipynb"),
-        str(output),
-        parameters={"start": "2008-01-01", "end": "2012-12-31", "fast_periods": "5, 10", "slow_periods": "30, 60",
-                    "simulations": 300},
-        kernel_name="quantdesk",
-        cwd=str(ROOT / "notebooks/research"),
-        progress_bar=False,
-    )
-    book = nbformat.read(output, as_version=4)
-    code = [c for c in book.cells if c.cell_type == "code"]
-    assert all(c.execution_count for c in code) and not any(o.output_type == "error" for c in code for o in c.outputs)
-    text = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in code for o in c.outputs)
+    parameters = {"start": "2008-01-01", "end": "2012-12-31", "fast_periods": "5, 10", "slow_periods": "30, 60",
+                  "simulations": 300}
+    text = run_research_notebook("02_parameter_sweep", tmp_path, parameters)
     assert "Monte Carlo (trades)" in text and "300 paths" in text
     assert "pairs x" in text and "bars screened in" in text
     assert all(year in text for year in ("2008", "2012"))  # the year-by-year table
@@ -139,19 +145,8 @@ SMOKE_FACTORS = "{momentum: {window: [5, 21]}, volatility: {window: [21]}}"
 
 
 def test_factor_research_notebook(on_the_test_cluster: Path, tmp_path: Path) -> None:
-    output = tmp_path / "factors.ipynb"
-    papermill.execute_notebook(
-        str(ROOT / "notebooks/research/03_factor_research.ipynb"),
-        str(output),
-        parameters={"start": "2008-01-01", "end": "2012-12-31", "factors": SMOKE_FACTORS, "horizons": "1, 5"},
-        kernel_name="quantdesk",
-        cwd=str(ROOT / "notebooks/research"),
-        progress_bar=False,
-    )
-    book = nbformat.read(output, as_version=4)
-    code = [c for c in book.cells if c.cell_type == "code"]
-    assert all(c.execution_count for c in code) and not any(o.output_type == "error" for c in code for o in c.outputs)
-    text = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in code for o in c.outputs)
+    parameters = {"start": "2008-01-01", "end": "2012-12-31", "factors": SMOKE_FACTORS, "horizons": "1, 5"}
+    text = run_research_notebook("03_factor_research", tmp_path, parameters)
     assert "3 variants x 5 assets" in text and "best factor: " in text
     assert all(label in text for label in ("momentum(window=5)", "momentum(window=21)", "volatility(window=21)"))
     assert "clusters from 3 factors" in text
@@ -173,19 +168,7 @@ def test_factor_report_job(on_the_test_cluster: Path) -> None:
 
 
 def test_live_paper_trading_notebook(repository_kernel: Path, tmp_path: Path) -> None:
-    output = tmp_path / "live.ipynb"
-    papermill.execute_notebook(
-        str(ROOT / "notebooks/research/04_live_paper_trading.ipynb"),
-        str(output),
-        parameters={"speed": 600.0, "stream_seconds": 3.0, "quantity": 10},
-        kernel_name="quantdesk",
-        cwd=str(ROOT / "notebooks/research"),
-        progress_bar=False,
-    )
-    book = nbformat.read(output, as_version=4)
-    code = [c for c in book.cells if c.cell_type == "code"]
-    assert all(c.execution_count for c in code) and not any(o.output_type == "error" for c in code for o in c.outputs)
-    text = "\n".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", "")) for c in code for o in c.outputs)
+    text = run_research_notebook("04_live_paper_trading", tmp_path, {"speed": 600.0, "stream_seconds": 3.0, "quantity": 10})
     assert "market order FILLED: 10 at" in text
     assert "limit order ACCEPTED at" in text and "limit order CANCELED" in text
     assert "bars streamed in 3 s" in text and "0 bars streamed" not in text
