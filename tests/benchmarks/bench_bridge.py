@@ -1,12 +1,19 @@
 """Live events from a node to dashboard sessions: throughput, latency and loss of the bridge.
 
 The node side is a real paper node (``LiveNode``: replay of the sample catalog at speed 60,
-sandbox execution, trade recording on, the ``BridgeActor``) plus a small strategy that hands
-``QuoteTick`` objects to the node's data engine at a fixed rate (``--rate`` per second, in a
-batch every 5 ms), exactly as a market data adapter does; each quote carries a sequence
-number in its bid size and is stamped ``ts_event`` with the node's clock when it is made.
-Quotes then travel the platform's path: data engine -> cache and subscribers -> bridge ->
-event hub -> one ``SessionFeed`` per dashboard session.
+sandbox execution, trade recording on, the ``BridgeActor``) plus a small strategy that makes
+``QuoteTick`` objects on the node's loop at a fixed rate (``--rate`` per second, in a batch
+every 5 ms); each carries a sequence number in its bid size and is stamped ``ts_event`` with
+the node's clock when it is made. ``--entry`` says where they go in:
+
+* ``data-engine`` (default): to the node's data engine, exactly as a market data adapter hands
+  them over, so the cache, the portfolio, the paper venue's matching engine and the bridge all
+  handle each one: the ceiling of the whole node;
+* ``bridge``: to the bridge itself, the ``BridgeActor``'s quote handler (in-process) or the
+  node's message bus (Redis, whose listener writes the stream): the bridge's own throughput.
+
+Quotes then travel the platform's path: bridge -> event hub -> one ``SessionFeed`` per
+dashboard session (or message bus -> Redis stream -> reader -> hub -> sessions).
 
 The dashboard side is a real Panel server whose page makes a ``SessionFeed`` that streams the
 newest quote of each batch (``--rows latest``, what a price chart takes; ``--rows all`` streams
@@ -31,6 +38,7 @@ p99 <= 100 ms with one session. Figures depend on the machine's load: the load a
 printed before and after.
 
     .venv/bin/python tests/benchmarks/bench_bridge.py [--rate 50000] [--seconds 60] [--sessions 50] [--redis both]
+                                                      [--entry data-engine|bridge]
 """
 
 from __future__ import annotations
@@ -67,6 +75,7 @@ ROLLOVER = 2_000  # rows a session's chart keeps
 DRAIN_SECONDS = 30.0  # how long sessions may take to catch up after the last quote
 TARGET_RATE, TARGET_P99_MS = 50_000, 100.0
 APP = "quotes"
+BUS_ONLY_TOPIC = "data.quotes.BENCH.QUOTES"
 
 _ANSWERS = None  # where a child process answers the benchmark (its original stdout)
 _TS, _BID_SIZE, _ASK_SIZE = itemgetter("ts_event"), itemgetter("bid_size"), itemgetter("ask_size")
@@ -93,22 +102,22 @@ class QuotePublisher(Strategy):
         super().__init__(config)
         self._task: asyncio.Task | None = None
 
-    def burst(self, rate: float, seconds: float, done: Future) -> None:
-        """Start publishing on the node's loop; ``done`` receives (quotes published, seconds taken)."""
-        self._task = asyncio.get_running_loop().create_task(self._publish(rate, seconds, done))
+    def burst(self, rate: float, seconds: float, send, done: Future) -> None:
+        """Start handing quotes to ``send`` on the node's loop; ``done`` receives (quotes published, seconds taken)."""
+        self._task = asyncio.get_running_loop().create_task(self._publish(rate, seconds, send, done))
 
-    async def _publish(self, rate: float, seconds: float, done: Future) -> None:
+    async def _publish(self, rate: float, seconds: float, send, done: Future) -> None:
         instrument = self.cache.instrument(InstrumentId.from_str(self.config.instrument_id))
         bid, ask = instrument.make_price(100.0), instrument.make_price(100.01)
         empty = Quantity(0, instrument.size_precision)
-        clock, send, instrument_id = self.clock, self.msgbus.send, instrument.id
+        clock, instrument_id = self.clock, instrument.id
         started, sent, most = time.monotonic(), 0, max(1, int(rate * CATCH_UP))
         try:
             while (elapsed := time.monotonic() - started) < seconds:
                 due = min(int(elapsed * rate), sent + most)
                 for sequence in range(sent, due):
                     now = clock.timestamp_ns()
-                    send("DataEngine.process", QuoteTick(instrument_id, bid, ask, Quantity(sequence, 0), empty, now, now))
+                    send(QuoteTick(instrument_id, bid, ask, Quantity(sequence, 0), empty, now, now))
                 sent = max(sent, due)
                 await asyncio.sleep(PERIOD)
             done.set_result((sent, time.monotonic() - started))
@@ -129,6 +138,24 @@ def node_config(catalog: Path, name: str, redis_url: str | None):
         redis_url=redis_url,
         stream_key=f"bench-{name}",
     )
+
+
+def entry_point(node, entry: str, redis: bool):
+    """Return the callable each quote is handed to, on the node's loop.
+
+    ``data-engine``: the node's data engine, as an adapter does (cache, portfolio, the paper
+    venue's matching engine and the bridge all handle each quote). ``bridge``: the bridge's
+    own entry, its actor's quote handler (in-process) or the node's message bus on a topic only
+    its Redis listener takes (Redis).
+    """
+    from quantdesk.streaming import BridgeActor
+
+    kernel = node.node.kernel
+    if entry == "data-engine":
+        return lambda quote: kernel.msgbus.send("DataEngine.process", quote)
+    if redis:
+        return lambda quote: kernel.msgbus.publish(BUS_ONLY_TOPIC, quote)
+    return next(actor for actor in node.node.trader.actors() if isinstance(actor, BridgeActor)).on_quote_tick
 
 
 def publisher_of(node) -> QuotePublisher:
@@ -375,7 +402,8 @@ def measure(catalog: Path, options: argparse.Namespace, sessions: int, redis_url
             time.sleep(0.1)
         published_before = hub(node.hub_name).published
         done: Future = Future()
-        node.call(publisher_of(node).burst, options.rate, options.seconds, done)
+        send = node.call(entry_point, node, options.entry, bool(redis_url))
+        node.call(publisher_of(node).burst, options.rate, options.seconds, send, done)
         sent, took = done.result(options.seconds * 3 + 60)
         figures = ask(server_process, f"drain {sent - 1}") if server_process else server.drain(sent - 1)
         figures["sent"], figures["publish_seconds"] = sent, took
@@ -417,7 +445,7 @@ def report(label: str, figures: dict[str, Any], options: argparse.Namespace) -> 
     p50, p99 = percentile(bins, counts, 50), percentile(bins, counts, 99)
     worst = max(s["max_ns"] for s in sessions) / 1e6
     reached = figures.get("reader_received", figures["bridge_published"])
-    print(f"\n{label}: {len(sessions)} session(s), {options.rows} rows streamed per batch")
+    print(f"\n{label}: {len(sessions)} session(s), {options.rows} rows streamed per batch, quotes into the {options.entry}")
     print(f"  node side: {sent:,} quotes in {took:.1f} s = {sent / took:,.0f}/s (asked {options.rate:,.0f}/s); "
           f"{'Redis reader' if 'reader_received' in figures else 'bridge -> hub'}: {reached:,} events")
     print(f"  per session: applied {min(applied):,}..{max(applied):,} of {sent:,} "
@@ -461,6 +489,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=50, help="dashboard sessions of the second run (the first has 1)")
     parser.add_argument("--redis", choices=("no", "yes", "both"), default="both", help="through the hub, Redis or both")
     parser.add_argument("--rows", choices=("latest", "all"), default="latest", help="rows each batch streams to the chart")
+    parser.add_argument("--entry", choices=("data-engine", "bridge"), default="data-engine",
+                        help="where quotes enter: the node's data engine (every subscriber, the paper venue's matching "
+                             "included, handles each) or the bridge itself (its actor; with Redis the message bus)")
     parser.add_argument("--role", choices=("benchmark", "server", "clients"), default="benchmark", help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
