@@ -158,8 +158,11 @@ def _sqlite_engine(url: URL) -> Engine:
         connection.isolation_level = None
         cursor = connection.cursor()
         if not memory:
-            # WAL lets dashboards read while the live node writes.
+            # WAL lets dashboards read while the live node writes. NORMAL syncs at checkpoints, not
+            # at every commit: a crash of the process loses nothing, a power cut at most the last
+            # commits, and the writer no longer stalls the node with an fsync per batch.
             cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
     @event.listens_for(created, "begin")
