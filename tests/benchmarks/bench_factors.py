@@ -11,7 +11,7 @@ rolling computations column by column (a Series per asset, written here, indepen
 frame pandas is printed too), quantdesk's kernels in this process on one thread, and quantdesk
 on the LocalCluster (values kept on the workers); the target is quantdesk >= 10x pandas per value.
 
-    .venv/bin/python tests/benchmarks/bench_factors.py [--assets N] [--days N]
+    .venv/bin/python tests/benchmarks/bench_factors.py [--assets N] [--days N] [--part {1,2}]
 """
 
 from __future__ import annotations
@@ -189,11 +189,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--assets", type=int, default=500)
     parser.add_argument("--days", type=int, default=2520)
+    parser.add_argument("--part", type=int, choices=(1, 2), help="run only this part (default: both)")
     args = parser.parse_args()
     cluster_settings = dataclasses.replace(settings(), dask_workers=WORKERS, dask_dashboard_port=0, host="127.0.0.1")
     with start_local_cluster(cluster_settings) as cluster, Client(cluster) as client:
-        end_to_end(args.assets, args.days, client)
-        three_ways(args.assets, args.days, client, subset_variants())
+        if args.part in (None, 1):
+            end_to_end(args.assets, args.days, client)
+        if args.part in (None, 2):
+            three_ways(args.assets, args.days, client, subset_variants())
 
 
 if __name__ == "__main__":
