@@ -143,9 +143,14 @@ def test_a_limit_order_below_the_market_rests_until_cancelled(paper, live_catalo
     with pytest.raises(QuantDeskError, match="only working orders can be cancelled"):
         node.cancel_order(order_id)
     node._recorder.flush()
-    kinds = TradeHistory(f"sqlite:///{live_catalog / 'quantdesk.sqlite'}").order_events()
+    history = TradeHistory(f"sqlite:///{live_catalog / 'quantdesk.sqlite'}")
+    kinds = history.order_events()
     assert list(kinds[kinds["client_order_id"] == order_id]["kind"]) == [
         "OrderInitialized", "OrderSubmitted", "OrderAccepted", "OrderPendingCancel", "OrderCanceled"]
+    # the stored summary of an order that never filled still has its side and limit price
+    stored = history.orders().set_index("client_order_id").loc[order_id]
+    assert (stored["status"], stored["side"], stored["order_type"]) == ("CANCELED", "BUY", "LIMIT")
+    assert stored["price"] == pytest.approx(round(bid * 0.5, 2)) and stored["filled_quantity"] == 0
 
 
 def test_an_order_over_the_notional_limit_is_denied_with_the_reason(paper) -> None:

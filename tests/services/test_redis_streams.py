@@ -115,3 +115,71 @@ def test_the_writer_keeps_messages_while_redis_is_down_and_writes_them_in_order_
     finally:
         writer.close()
     assert writer.is_closed()
+
+
+def test_a_reader_elsewhere_folds_the_same_orders_positions_and_balances_as_the_node_holds(tmp_path: Path, redis_service) -> None:
+    """The Blotter of Redis-mode dashboards against the node's own cache, the reference, after real orders."""
+    from quantdesk.live import LiveNode, NodeConfig, OrderRequest, ReplayConfig
+    from quantdesk.streaming.blotter import Blotter
+
+    catalog = sample_catalog(tmp_path / "catalog")
+    config = NodeConfig(name="folded", catalog=str(catalog), account_type="CASH", redis_url=redis_service.url,
+                        stream_key="blotter-stream", replay=ReplayConfig(instrument_ids=[AAPL], speed=600.0))
+    blotter, quotes = Blotter(), {}
+
+    def take(batch: list[dict]) -> None:
+        blotter.apply(batch)
+        quotes.update({e["instrument_id"]: e for e in batch if e["kind"] == "QuoteTick"})
+
+    subscription = hub("blotter-reader").subscribe(take, window=0.01)
+    source = RedisEventSource(redis_service.url, hub="blotter-reader", stream_key="blotter-stream").start()
+    try:
+        with LiveNode(config) as node:
+            wait_until(lambda: node.last_quote(AAPL) is not None and AAPL in quotes, 60, "quotes through Redis")
+            for side, quantity in (("BUY", 100), ("BUY", 50), ("SELL", 30)):
+                order_id = node.submit_order(OrderRequest(AAPL, side, quantity))
+                assert node.wait_for_order(order_id, until=("FILLED",))["status"] == "FILLED"
+            bid, _ask = node.last_quote(AAPL)
+            resting = node.submit_order(OrderRequest(AAPL, "BUY", 10, order_type="LIMIT", price=round(bid * 0.5, 2)))
+            node.wait_for_order(resting, until=("ACCEPTED",))
+
+            def same_orders() -> bool:
+                mine, theirs = blotter.orders(), node.orders()
+                return len(mine) == len(theirs) and set(mine["status"]) == set(theirs["status"])
+
+            wait_until(same_orders, 30, "the order events through Redis")
+            columns = ["client_order_id", "instrument_id", "side", "type", "quantity", "price", "status", "filled_qty",
+                       "avg_px", "is_open"]
+            mine = blotter.orders().set_index("client_order_id").sort_index()
+            theirs = node.orders().set_index("client_order_id").sort_index()
+            for column in columns[1:]:
+                left, right = mine[column].tolist(), theirs[column].tolist()
+                if column in ("quantity", "price", "filled_qty", "avg_px"):
+                    assert left == pytest.approx(right, nan_ok=True), column
+                else:
+                    assert left == right, column
+            assert mine.loc[resting, "status"] == "ACCEPTED" and mine.loc[resting, "is_open"]
+
+            wait_until(lambda: len(blotter.positions()) == 1 and blotter.positions()["quantity"].iloc[0] == 120, 30,
+                       "the position events through Redis")
+            position, reference = blotter.positions(quotes).iloc[0], node.positions().iloc[0]
+            assert position["side"] == reference["side"] == "LONG"
+            assert position["avg_px_open"] == pytest.approx(reference["avg_px_open"])
+            assert position["realized_pnl"] == pytest.approx(reference["realized_pnl"], abs=0.005)
+            # valued at the bid, as the node values a long position (the reader's quote may be a tick behind)
+            assert position["unrealized_pnl"] == pytest.approx((quotes[AAPL]["bid"] - position["avg_px_open"]) * 120)
+
+            wait_until(lambda: blotter.account()["total"].tolist() == pytest.approx(node.account()["total"].tolist()),
+                       30, "the latest account state through Redis")
+            assert blotter.account()[["venue", "currency"]].values.tolist() == node.account()[["venue", "currency"]].values.tolist()
+
+            node.cancel_order(resting)
+            node.wait_for_order(resting, until=("CANCELED",))
+            order_id = node.submit_order(OrderRequest(AAPL, "SELL", 120))
+            node.wait_for_order(order_id, until=("FILLED",))
+            wait_until(lambda: blotter.positions().empty, 30, "the closing position event through Redis")
+            assert node.positions().empty
+            wait_until(lambda: not blotter.orders()["is_open"].any(), 30, "the cancel through Redis")
+    finally:
+        source.stop()
+        hub("blotter-reader").unsubscribe(subscription)

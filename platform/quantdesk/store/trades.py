@@ -18,7 +18,7 @@ import json
 import math
 import numbers
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -259,7 +259,7 @@ class TradeHistory:
         cancel reason. An order whose quantity was never recorded counts as partially filled.
         """
         events = self.order_events(instrument_id=instrument_id, strategy_id=strategy_id)
-        rows = [_order_row(group) for _, group in events.groupby("client_order_id", sort=False)]
+        rows = [order_summary(group.to_dict("records")) for _, group in events.groupby("client_order_id", sort=False)]
         return pd.DataFrame(rows, columns=ORDER_COLUMNS).astype({"last_event_time": "datetime64[ns, UTC]"})
 
     def positions(self) -> pd.DataFrame:
@@ -382,22 +382,26 @@ def _number(value: Any) -> float:
         return math.nan
 
 
-def _order_row(events: pd.DataFrame) -> list[Any]:
-    """Walk one order's events in arrival order and summarise where the order stands."""
+def order_summary(events: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Return one order's :data:`ORDER_COLUMNS` row from its events (trade-history format) in arrival order."""
     terms: dict[str, Any] = {"side": None, "order_type": None, "quantity": math.nan, "price": math.nan,
                              "time_in_force": None}  # fmt: skip
     status, before_pending, reason = None, None, None
     filled, notional = 0.0, 0.0
-    for kind, data in zip(events["kind"], events["data"], strict=True):
+    for event in events:
+        kind, data = event["kind"], event["data"]
+        # Nautilus's events name the side order_side and keep a limit price among the order's options.
+        options = data.get("options")
+        fields = {**(options if isinstance(options, Mapping) else {}), **data}
+        fields.setdefault("side", fields.get("order_side"))
         for key in terms:
-            if data.get(key) is not None:
-                terms[key] = _number(data[key]) if key in ("quantity", "price") else str(data[key])
+            if fields.get(key) is not None:
+                terms[key] = _number(fields[key]) if key in ("quantity", "price") else str(fields[key])
         if data.get("reason") is not None:
             reason = str(data["reason"])
         if kind == "OrderFilled":
             filled += float(data["last_qty"])
             notional += float(data["last_qty"]) * float(data["last_px"])
-            terms["side"] = terms["side"] or str(data["order_side"])
             complete = filled >= terms["quantity"] * (1 - 1e-9)  # False while quantity is NaN
             status = "FILLED" if complete else "PARTIALLY_FILLED"
         elif kind in STATUS_AFTER:
@@ -406,7 +410,7 @@ def _order_row(events: pd.DataFrame) -> list[Any]:
             status = STATUS_AFTER[kind]
         elif kind in RESOLVES_PENDING and (status or "").startswith("PENDING"):
             status = before_pending
-    last = events.iloc[-1]
+    last = events[-1]
     return [
         last["client_order_id"], last["trader_id"], last["strategy_id"], last["instrument_id"], status,
         terms["side"], terms["order_type"], terms["quantity"], terms["price"], terms["time_in_force"],

@@ -5,7 +5,9 @@ process's live feed (:func:`~quantdesk.live.service.shared_feed`: the paper node
 process by default). Market data and trading events reach the session through one
 :class:`~quantdesk.ui.components.live_feed.SessionFeed`, in batches, on the session's own
 event loop; node snapshots (orders, positions with unrealized P&L, balances) are read again
-when trading events arrive and once a second with the health.
+when trading events arrive and once a second with the health. In Redis mode, where the node
+runs in another process, the same tables are folded from its events
+(:class:`~quantdesk.streaming.blotter.Blotter`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from quantdesk.live.node import NodeHealth
 from quantdesk.live.orders import ORDER_TYPES, SIDES, TIMES_IN_FORCE, OrderRequest
 from quantdesk.live.service import LiveFeed, shared_feed
 from quantdesk.store.watchlists import Watchlists
+from quantdesk.streaming.blotter import Blotter
 from quantdesk.streaming.events import MARKET_KINDS
 from quantdesk.streaming.hub import Event, hub
 from quantdesk.ui.components import interactive_brokers
@@ -128,6 +131,8 @@ class LiveDashboard(pn.viewable.Viewer):
             self._feed = shared_feed()
         except QuantDeskError as error:
             self.param.update(state="failed", detail=str(error))
+        # Without the node in this process (Redis mode) its orders, positions and balances come from its events.
+        self._folded = Blotter() if self._feed is not None and self._feed.node is None else None
         self._instruments = self._feed_instruments()
         self._watchlists = Watchlists(self.store_url, known=_known_instruments(self._instruments))
         self.param.watchlist_instruments.objects = list(self._watchlists.known)  # a copy: the selector may grow it
@@ -162,6 +167,8 @@ class LiveDashboard(pn.viewable.Viewer):
         self.chart.select(self.instrument, history)
         self._take_prices(history)
         self._fill_events = [e for e in history if e.get("kind") == "OrderFilled"]
+        if self._folded is not None:
+            self._folded.apply(history)
         self.fills = fill_rows(self._fill_events)
 
     def receive(self, batch: list[Event]) -> None:
@@ -177,6 +184,8 @@ class LiveDashboard(pn.viewable.Viewer):
             self.fills = fill_rows(self._fill_events)
         with self._orders_lock:
             self._follow_orders(trading)
+        if self._folded is not None:
+            self._folded.apply(trading)
         self._snapshots()
 
     def _take_prices(self, events: list[Event]) -> None:
@@ -228,13 +237,16 @@ class LiveDashboard(pn.viewable.Viewer):
 
     def _snapshots(self) -> None:
         node = self._feed.node if self._feed is not None else None
-        if node is None or node.health().state in ("stopped", "failed"):
+        if self._folded is not None:
+            orders, positions, account = self._folded.orders(), self._folded.positions(self._latest), self._folded.account()
+        elif node is None or node.health().state in ("stopped", "failed"):
             return
-        try:
-            orders, positions, account = node.orders(), node.positions(), node.account()
-        except QuantDeskError as error:  # the node stopped between the check and the read
-            self.detail = str(error)
-            return
+        else:
+            try:
+                orders, positions, account = node.orders(), node.positions(), node.account()
+            except QuantDeskError as error:  # the node stopped between the check and the read
+                self.detail = str(error)
+                return
         working = orders[orders["is_open"]] if len(orders) else orders
         self.param.update(
             orders=orders[ORDER_COLUMNS].iloc[::-1].reset_index(drop=True),
