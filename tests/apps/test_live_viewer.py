@@ -193,3 +193,41 @@ def test_interactive_brokers_panel_says_what_is_missing(dashboard: LiveDashboard
     dashboard.param.trigger("run_ib_search")
     assert dashboard.ib_status.startswith(f"No Interactive Brokers Gateway answers at 127.0.0.1:{port}")
     assert dashboard.ib_contracts is None
+
+
+def test_in_redis_mode_the_blotter_follows_a_node_elsewhere_and_order_entry_says_where_it_belongs(
+    catalog_env: Path, redis_service, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A node publishing to a real Redis (standing in for `quantdesk node run`), the dashboard following its stream."""
+    from quantdesk.errors import QuantDeskError
+    from quantdesk.live import LiveNode
+
+    monkeypatch.setenv("QUANTDESK_REDIS_URL", redis_service.url)
+    config = NodeConfig(name="elsewhere", replay=ReplayConfig(instrument_ids=[INSTRUMENT], speed=600.0),
+                        account_type="CASH", redis_url=redis_service.url, stream_key="viewer-stream")
+    stop_shared_feed()
+    try:
+        with LiveNode(config, hub="elsewhere") as node:
+            feed = shared_feed(config)
+            assert feed.node is None and feed.source is not None
+            viewer = LiveDashboard(store_url=f"sqlite:///{catalog_env / 'viewer.sqlite'}")
+            try:
+                wait_until(lambda: INSTRUMENT in viewer._latest, "prices through Redis")
+                with pytest.raises(QuantDeskError, match="another process"):
+                    feed.require_node()
+                order_id = node.submit_order(OrderRequest(INSTRUMENT, "BUY", 100))
+                assert node.wait_for_order(order_id, until=("FILLED",))["status"] == "FILLED"
+                wait_until(lambda: viewer.positions is not None and len(viewer.positions) == 1, "the position")
+                position, reference = viewer.positions.iloc[0], node.positions().iloc[0]
+                assert (position["quantity"], position["avg_px_open"]) == (100.0, reference["avg_px_open"])
+                def filled() -> bool:
+                    orders = viewer.orders
+                    return orders is not None and "FILLED" in set(orders[orders["client_order_id"] == order_id]["status"])
+
+                wait_until(filled, "the order's fill in the orders table")
+                wait_until(lambda: viewer.account is not None and len(viewer.account) == 1, "the balance")
+                assert viewer.account["total"].iloc[0] == pytest.approx(node.account()["total"].iloc[0])
+            finally:
+                viewer.session_feed.close()
+    finally:
+        stop_shared_feed()

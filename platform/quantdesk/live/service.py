@@ -17,6 +17,7 @@ from quantdesk.config.settings import settings
 from quantdesk.errors import QuantDeskError
 from quantdesk.live.config import NodeConfig, paper_node_config
 from quantdesk.live.node import LiveNode, NodeHealth
+from quantdesk.streaming.hub import hub
 
 HUB = "live"
 
@@ -109,3 +110,4 @@ def stop_shared_feed() -> None:
         feed.node.stop()
     if feed.source is not None:
         feed.source.stop()
+    hub(feed.hub).forget_recent()  # the next feed's sessions start from its own node's events

@@ -123,6 +123,15 @@ class EventHub:
             events = [event for event in events if event.get("kind") in wanted]
         return events[-limit:] if limit else events
 
+    def forget_recent(self) -> None:
+        """Drop the kept history: the next :meth:`recent` starts with events published after this call.
+
+        For a hub whose source changes (a new node): a session opened later must not be shown
+        the previous node's orders and positions.
+        """
+        with self._lock:
+            self._recent.clear()
+
     # ------------------------------------------------------------------ subscribing
 
     def subscribe(self, callback: Callback, window: float = DEFAULT_WINDOW, kinds: Iterable[str] | None = None) -> Subscription:
