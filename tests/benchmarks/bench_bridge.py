@@ -9,11 +9,12 @@ the node's clock when it is made. ``--entry`` says where they go in:
 * ``data-engine`` (default): to the node's data engine, exactly as a market data adapter hands
   them over, so the cache, the portfolio, the paper venue's matching engine and the bridge all
   handle each one: the ceiling of the whole node;
-* ``bridge``: to the bridge itself, the ``BridgeActor``'s quote handler (in-process) or the
-  node's message bus (Redis, whose listener writes the stream): the bridge's own throughput.
+* ``bridge``: to the bridge itself, the ``BridgeActor``'s quote handler: the bridge's own
+  throughput.
 
 Quotes then travel the platform's path: bridge -> event hub -> one ``SessionFeed`` per
-dashboard session (or message bus -> Redis stream -> reader -> hub -> sessions).
+dashboard session (or bridge -> event hub -> Redis stream writer -> Redis -> reader -> hub ->
+sessions).
 
 The dashboard side is a real Panel server whose page makes a ``SessionFeed`` that streams the
 newest quote of each batch (``--rows latest``, what a price chart takes; ``--rows all`` streams
@@ -75,7 +76,6 @@ ROLLOVER = 2_000  # rows a session's chart keeps
 DRAIN_SECONDS = 30.0  # how long sessions may take to catch up after the last quote
 TARGET_RATE, TARGET_P99_MS = 50_000, 100.0
 APP = "quotes"
-BUS_ONLY_TOPIC = "data.quotes.BENCH.QUOTES"
 
 _ANSWERS = None  # where a child process answers the benchmark (its original stdout)
 _TS, _BID_SIZE, _ASK_SIZE = itemgetter("ts_event"), itemgetter("bid_size"), itemgetter("ask_size")
@@ -140,21 +140,18 @@ def node_config(catalog: Path, name: str, redis_url: str | None):
     )
 
 
-def entry_point(node, entry: str, redis: bool):
+def entry_point(node, entry: str):
     """Return the callable each quote is handed to, on the node's loop.
 
     ``data-engine``: the node's data engine, as an adapter does (cache, portfolio, the paper
     venue's matching engine and the bridge all handle each quote). ``bridge``: the bridge's
-    own entry, its actor's quote handler (in-process) or the node's message bus on a topic only
-    its Redis listener takes (Redis).
+    own entry, its actor's quote handler.
     """
     from quantdesk.streaming import BridgeActor
 
     kernel = node.node.kernel
     if entry == "data-engine":
         return lambda quote: kernel.msgbus.send("DataEngine.process", quote)
-    if redis:
-        return lambda quote: kernel.msgbus.publish(BUS_ONLY_TOPIC, quote)
     return next(actor for actor in node.node.trader.actors() if isinstance(actor, BridgeActor)).on_quote_tick
 
 
@@ -402,7 +399,7 @@ def measure(catalog: Path, options: argparse.Namespace, sessions: int, redis_url
             time.sleep(0.1)
         published_before = hub(node.hub_name).published
         done: Future = Future()
-        send = node.call(entry_point, node, options.entry, bool(redis_url))
+        send = node.call(entry_point, node, options.entry)
         node.call(publisher_of(node).burst, options.rate, options.seconds, send, done)
         sent, took = done.result(options.seconds * 3 + 60)
         figures = ask(server_process, f"drain {sent - 1}") if server_process else server.drain(sent - 1)

@@ -96,25 +96,27 @@ def test_bad_redis_urls_are_refused_with_the_form_to_use(url: str) -> None:
         RedisEventSource(url)
 
 
-def test_the_writer_keeps_messages_while_redis_is_down_and_writes_them_in_order_after(redis_service) -> None:
+def test_the_writer_keeps_batches_while_redis_is_down_and_writes_them_in_order_after(redis_service) -> None:
+    from quantdesk.streaming.redis import _decode
+
     import redis
 
     writer = RedisStreamWriter(redis_service.url, "writer-test").start()
     try:
         redis_service.stop()
-        for number in range(500):
-            writer.publish("data.quotes.XNAS.AAPL", b'{"n": %d}' % number)
+        for first in range(0, 500, 50):  # ten hub batches of fifty quotes
+            writer.take([{"kind": "QuoteTick", "ts_event": n, "instrument_id": AAPL, "bid": float(n)}
+                         for n in range(first, first + 50)])
         time.sleep(0.5)
-        assert writer.backlog > 0 and writer.written == 0
+        assert writer.backlog == 500 and writer.written == 0
         redis_service.start()
         wait_until(lambda: writer.backlog == 0, 30, "the backlog to be written")
         entries = redis.Redis.from_url(redis_service.url).xrange("writer-test")
-        assert [json.loads(fields[b"payload"])["n"] for _, fields in entries] == list(range(500))
-        assert {fields[b"topic"] for _, fields in entries} == {b"data.quotes.XNAS.AAPL"}
-        assert writer.connected and writer.dropped == 0
+        assert len(entries) == 10, "one stream entry per hub batch"
+        assert [event["ts_event"] for entry in entries for event in _decode(entry)] == list(range(500))
+        assert writer.connected and writer.dropped == 0 and writer.written == 500
     finally:
         writer.close()
-    assert writer.is_closed()
 
 
 def test_a_reader_elsewhere_folds_the_same_orders_positions_and_balances_as_the_node_holds(tmp_path: Path, redis_service) -> None:

@@ -4,8 +4,8 @@
 on its own thread and event loop, and offers what the platform needs from outside: health,
 order entry through the node's risk engine, cancels, and snapshots of orders, positions and
 the account. Every event the node produces goes to an in-process event hub
-(:mod:`quantdesk.streaming`), which feeds dashboards and the trade history; with a Redis URL the
-node's message bus also hands them to a Redis stream writer for dashboards in other processes.
+(:mod:`quantdesk.streaming`), which feeds dashboards and the trade history; with a Redis URL a
+Redis stream writer takes them from the hub too, for dashboards in other processes.
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from quantdesk.config.settings import settings
 from quantdesk.errors import QuantDeskError
 from quantdesk.live.config import NodeConfig
 from quantdesk.live.orders import OrderEntry, OrderRequest
+from quantdesk.streaming.hub import hub
 
 SWITCH_INTERVAL = 0.001  # seconds a thread may keep the GIL while the node waits for it
 START_TIMEOUT = 60.0
@@ -133,6 +134,7 @@ class LiveNode:
         self._started: pd.Timestamp | None = None
         self._recorder = None
         self._redis_writer = None
+        self._redis_subscription = None
         self._known_instruments: dict[str, Any] = {}
         self._preflight()
 
@@ -170,9 +172,11 @@ class LiveNode:
         # which shows directly in order-to-fill latency. 1 ms bounds that wait at a small cost.
         sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         if self.redis_url:
-            from quantdesk.streaming import RedisStreamWriter
+            from quantdesk.streaming.redis import WRITE_WINDOW, RedisStreamWriter
 
+            # One more subscriber of the node's hub: the stream carries what in-process dashboards get.
             self._redis_writer = RedisStreamWriter(self.redis_url, self.config.stream_key).start()
+            self._redis_subscription = hub(self.hub_name).subscribe(self._redis_writer.take, window=WRITE_WINDOW)
         self._error = None
         self._state = "starting"
         self._thread = threading.Thread(target=self._run, name=f"quantdesk-node-{self.config.name}", daemon=True)
@@ -184,9 +188,7 @@ class LiveNode:
             error, self._error = self._error, None
             self._state = "failed"
             self._thread.join(STOP_TIMEOUT)
-            if self._redis_writer is not None:
-                self._redis_writer.close(timeout=0)
-                self._redis_writer = None
+            self._stop_redis_writer(timeout=0)
             if isinstance(error, QuantDeskError):
                 raise error
             raise QuantDeskError(f"Node {self.config.name!r} failed to start: {type(error).__name__}: {error}") from error
@@ -205,8 +207,6 @@ class LiveNode:
                 node = TradingNode(config=self._node_config(), loop=loop)
             self._register_factories(node)
             node.build()
-            if self._redis_writer is not None:
-                node.kernel.msgbus.add_listener(self._redis_writer)
             self._entry = OrderEntry()
             node.trader.add_strategy(self._entry)
             for strategy in self._strategies():
@@ -256,11 +256,19 @@ class LiveNode:
         if thread.is_alive():
             raise QuantDeskError(f"Node {self.config.name!r} did not stop within {timeout:.0f} s")
         self._stop_recorder()
-        if self._redis_writer is not None:
-            self._redis_writer.close()
-            self._redis_writer = None
+        self._stop_redis_writer()
         self._thread = self._node = self._loop = self._entry = None
         self._state = "stopped"
+
+    def _stop_redis_writer(self, timeout: float = 5.0) -> None:
+        """Hand the writer the hub's last events, write them (for at most ``timeout`` seconds) and stop it."""
+        if self._redis_writer is None:
+            return
+        with contextlib.suppress(QuantDeskError):  # a hub that cannot deliver: write what it has
+            self._redis_subscription.flush(timeout)
+        hub(self.hub_name).unsubscribe(self._redis_subscription)
+        self._redis_writer.close(timeout)
+        self._redis_writer = self._redis_subscription = None
 
     def __enter__(self) -> LiveNode:
         return self.start()

@@ -5,8 +5,8 @@ the message bus topics every order, position and account event is published on, 
 the events of every strategy, the order-entry form's included, in the order the node
 produced them. Each one becomes a plain event (:mod:`quantdesk.streaming.events`) on the
 hub named in its config, which feeds dashboards and the trade history in this process.
-Events for other processes travel separately, through the message bus's own Redis
-streams (:mod:`quantdesk.streaming.redis`).
+With a Redis URL the hub also hands every event to a Redis stream writer for other
+processes (:mod:`quantdesk.streaming.redis`).
 """
 
 from __future__ import annotations
