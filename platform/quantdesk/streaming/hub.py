@@ -189,12 +189,15 @@ class EventHub:
                     return
             served = self.published - len(self._incoming)
             now = time.monotonic()
+            # Each kinds filter runs once per drained batch, however many sessions share it.
+            by_kinds: dict[frozenset[str] | None, list[Event]] = {None: batch}
             for subscription in subscriptions:
                 if batch:
-                    if subscription.kinds is None:
-                        subscription.pending.extend(batch)
-                    else:
-                        subscription.pending.extend(e for e in batch if e.get("kind") in subscription.kinds)
+                    wanted = by_kinds.get(subscription.kinds)
+                    if wanted is None:
+                        kinds = subscription.kinds
+                        wanted = by_kinds[kinds] = [e for e in batch if e.get("kind") in kinds]
+                    subscription.pending.extend(wanted)
                 self._deliver(subscription, now, served)
 
     def _drain(self) -> list[Event]:
