@@ -163,6 +163,16 @@ def publisher_of(node) -> QuotePublisher:
 # ----------------------------------------------------------------------------------- dashboard side
 
 
+def _probe_columns(batch: list[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """Return ``ts_event`` and sequence number of the benchmark's own quotes in a batch (ask size 0 marks them)."""
+    count = len(batch)
+    mine = np.fromiter(map(_ASK_SIZE, batch), dtype=np.float64, count=count) == 0.0
+    times = np.fromiter(map(_TS, batch), dtype=np.int64, count=count)[mine]
+    # Rounded: a size read back as a double can sit just below its integer value.
+    sequences = np.rint(np.fromiter(map(_BID_SIZE, batch), dtype=np.float64, count=count)[mine]).astype(np.int64)
+    return times, sequences
+
+
 class SessionProbe:
     """What one session applied: counts, sequence continuity and a latency histogram (ns, from ts_event)."""
 
@@ -177,15 +187,13 @@ class SessionProbe:
 
     def record(self, batch: list[dict[str, Any]]) -> None:
         """Count a batch at the moment it is applied to the document."""
+        from quantdesk.ui.components.live_feed import per_batch
+
         now = time.time_ns()
-        count = len(batch)
-        ask_sizes = np.fromiter(map(_ASK_SIZE, batch), dtype=np.float64, count=count)
-        mine = ask_sizes == 0.0
-        if not mine.any():
+        times, sequences = per_batch(batch, "probe", _probe_columns)  # read once per batch, whichever session asks
+        if not len(sequences):
             return
-        latencies = now - np.fromiter(map(_TS, batch), dtype=np.int64, count=count)[mine]
-        # Rounded: a size read back as a double can sit just below its integer value.
-        sequences = np.rint(np.fromiter(map(_BID_SIZE, batch), dtype=np.float64, count=count)[mine]).astype(np.int64)
+        latencies = now - times
         previous = self.last if self.last >= 0 else sequences[0] - 1
         self.gaps += int(np.count_nonzero(np.diff(sequences, prepend=previous) != 1))
         if self.first < 0:
@@ -222,7 +230,7 @@ class DashboardServer:
         from bokeh.models import ColumnDataSource
         from bokeh.plotting import figure
 
-        from quantdesk.ui.components.live_feed import SessionFeed, latest_by
+        from quantdesk.ui.components.live_feed import SessionFeed, latest_by, per_batch
 
         source = ColumnDataSource({"time": [], "bid": [], "ask": []})
         chart = figure(height=300, sizing_mode="stretch_width", x_axis_type="datetime")
@@ -231,7 +239,7 @@ class DashboardServer:
 
         def apply(batch: list[dict[str, Any]]) -> None:
             probe.record(batch)
-            shown = batch if self.rows == "all" else list(latest_by(batch, "instrument_id").values())
+            shown = batch if self.rows == "all" else per_batch(batch, "latest", lambda b: list(latest_by(b, "instrument_id").values()))
             source.stream({"time": [event["ts_event"] / 1e6 for event in shown],
                            "bid": [event["bid"] for event in shown],
                            "ask": [event["ask"] for event in shown]}, rollover=ROLLOVER)  # fmt: skip

@@ -137,3 +137,34 @@ def test_a_fill_carries_the_trade_history_keys_and_a_numeric_commission() -> Non
     opening = TestEventStubs.order_filled(order, instrument=instrument, position_id=PositionId("P-1"))
     position_event = nautilus_event(TestEventStubs.position_opened(Position(instrument, opening)))
     assert position_event["kind"] == "PositionOpened" and not is_order_event(position_event)
+
+
+def test_sessions_of_one_hub_share_a_subscription_and_each_batch_is_worked_out_once() -> None:
+    from quantdesk.ui.components.live_feed import SessionFeed, per_batch
+
+    name = "fanout-test"
+    seen: dict[str, list] = {"a": [], "b": []}
+    computed: list[int] = []
+
+    def handler(label: str):
+        def handle(batch: list[dict]) -> None:
+            seen[label].append(batch)
+            per_batch(batch, "count", lambda b: computed.append(len(b)) or len(b))
+        return handle
+
+    first = SessionFeed(name, handler("a"), window=0.0, kinds={"QuoteTick"})
+    second = SessionFeed(name, handler("b"), window=0.0, kinds={"QuoteTick"})
+    assert hub(name).subscribers == 1, "one hub subscription for both sessions"
+    for n in range(100):
+        hub(name).publish({"kind": "QuoteTick", "ts_event": n})
+    hub(name).publish({"kind": "Bar", "ts_event": 100}, urgent=True)
+    deadline = time.monotonic() + 5
+    while sum(map(len, seen["b"])) < 100 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert [e["ts_event"] for batch in seen["a"] for e in batch] == list(range(100))
+    assert all(x is y for x, y in zip(seen["a"], seen["b"], strict=True)), "the same batch objects"
+    assert sum(computed) == 100, "each batch worked out once for both sessions"
+    first.close()
+    assert hub(name).subscribers == 1 and second.active and not first.active
+    second.close()
+    assert hub(name).subscribers == 0

@@ -8,6 +8,7 @@ the Live dashboard and a notebook feed them the same way (from a
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import partial
 from typing import Any
 
 import holoviews as hv
@@ -16,6 +17,7 @@ import pandas as pd
 from holoviews.streams import Buffer
 
 from quantdesk.streaming.hub import Event
+from quantdesk.ui.components.live_feed import per_batch
 
 CHART_LENGTH = 2000  # points the chart keeps per line: a rolling window, so a long session stays light
 FILL_COLUMNS = ["time", "client_order_id", "instrument_id", "side", "quantity", "price", "commission", "currency"]
@@ -53,13 +55,11 @@ class PriceChart:
 
     def update(self, batch: list[Event]) -> None:
         """Append the batch's bars and quotes of the shown instrument (one send per line per batch)."""
-        bars = [e for e in batch if e.get("kind") == "Bar" and e.get("instrument_id") == self.instrument_id]
-        quotes = [e for e in batch if e.get("kind") == "QuoteTick" and e.get("instrument_id") == self.instrument_id]
-        if bars:
-            self.bars.send(pd.DataFrame({"time": _times(bars), "close": [e["close"] for e in bars]}))
-        if quotes:
-            self.quotes.send(pd.DataFrame({"time": _times(quotes), "bid": [e["bid"] for e in quotes],
-                                           "ask": [e["ask"] for e in quotes]}))
+        bars, quotes = per_batch(batch, f"chart rows {self.instrument_id}", partial(_chart_rows, self.instrument_id))
+        if bars is not None:
+            self.bars.send(bars)
+        if quotes is not None:
+            self.quotes.send(quotes)
 
     def select(self, instrument_id: str | None, history: Iterable[Event] = ()) -> None:
         """Show another instrument, starting from the events of ``history`` (e.g. the hub's recent ones)."""
@@ -124,6 +124,17 @@ def fill_rows(events: Iterable[Event]) -> pd.DataFrame:
         "commission": event["data"].get("commission"), "currency": event["data"].get("currency"),
     } for event in events if event.get("kind") == "OrderFilled"]
     return pd.DataFrame(rows[::-1], columns=FILL_COLUMNS)
+
+
+def _chart_rows(instrument_id: str | None, batch: list[Event]) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """Return the bar closes and the quotes of ``instrument_id`` in a batch as chart rows (None when there are none)."""
+    bars = [e for e in batch if e.get("kind") == "Bar" and e.get("instrument_id") == instrument_id]
+    quotes = [e for e in batch if e.get("kind") == "QuoteTick" and e.get("instrument_id") == instrument_id]
+    return (
+        pd.DataFrame({"time": _times(bars), "close": [e["close"] for e in bars]}) if bars else None,
+        pd.DataFrame({"time": _times(quotes), "bid": [e["bid"] for e in quotes], "ask": [e["ask"] for e in quotes]})
+        if quotes else None,
+    )
 
 
 def latest_price_events(batch: Iterable[Event]) -> dict[str, Event]:

@@ -28,7 +28,7 @@ from quantdesk.streaming.blotter import Blotter
 from quantdesk.streaming.events import MARKET_KINDS
 from quantdesk.streaming.hub import Event, hub
 from quantdesk.ui.components import interactive_brokers
-from quantdesk.ui.components.live_feed import SessionFeed
+from quantdesk.ui.components.live_feed import SessionFeed, per_batch
 from quantdesk.ui.components.live_views import PriceChart, fill_rows, latest_price_events, quote_rows
 
 FEED_WINDOW = 0.1  # seconds of events per document update: at most ten updates a second per session
@@ -39,6 +39,10 @@ POSITION_COLUMNS = ["instrument_id", "strategy_id", "side", "quantity", "avg_px_
 ACCOUNT_COLUMNS = ["venue", "currency", "total", "locked", "free"]
 HEALTH_COLOURS = {"running": "success", "starting": "info", "degraded": "warning", "stopped": "secondary",
                   "failed": "danger"}
+
+
+def _trading_events(batch: list[Event]) -> list[Event]:
+    return [e for e in batch if e.get("kind") not in MARKET_KINDS]
 
 
 def _known_instruments(feed_instruments: list[str]) -> list[str]:
@@ -165,7 +169,7 @@ class LiveDashboard(pn.viewable.Viewer):
             return
         history = hub(self._feed.hub).recent()
         self.chart.select(self.instrument, history)
-        self._take_prices(history)
+        self._take_prices(latest_price_events(history))
         self._fill_events = [e for e in history if e.get("kind") == "OrderFilled"]
         if self._folded is not None:
             self._folded.apply(history)
@@ -174,8 +178,8 @@ class LiveDashboard(pn.viewable.Viewer):
     def receive(self, batch: list[Event]) -> None:
         """Apply one batch of hub events: chart, watchlist prices, fills, order outcomes, snapshots."""
         self.chart.update(batch)
-        self._take_prices(batch)
-        trading = [e for e in batch if e.get("kind") not in MARKET_KINDS]
+        self._take_prices(per_batch(batch, "latest prices", latest_price_events))
+        trading = per_batch(batch, "trading events", _trading_events)
         if not trading:
             return
         fills = [e for e in trading if e.get("kind") == "OrderFilled"]
@@ -188,8 +192,7 @@ class LiveDashboard(pn.viewable.Viewer):
             self._folded.apply(trading)
         self._snapshots()
 
-    def _take_prices(self, events: list[Event]) -> None:
-        latest = latest_price_events(events)
+    def _take_prices(self, latest: dict[str, Event]) -> None:
         if not latest:
             return
         for instrument_id, event in latest.items():
