@@ -110,18 +110,20 @@ class RedisStreamWriter:
         self.last_error = ""
         self._batches: deque[list[Event]] = deque()
         self._waiting = 0  # events in self._batches
+        self._lock = threading.Lock()  # the hub's thread adds batches, the writer's thread removes them
         self._wake = threading.Event()
         self._closed = False
         self._thread: threading.Thread | None = None
 
     def take(self, batch: list[Event]) -> None:
         """Queue one batch of events for the stream (a hub subscriber's callback: returns at once)."""
-        self._batches.append(batch)
-        self._waiting += len(batch)
-        while self._waiting > MAX_BACKLOG and len(self._batches) > 1:
-            dropped = self._batches.popleft()
-            self._waiting -= len(dropped)
-            self.dropped += len(dropped)
+        with self._lock:
+            self._batches.append(batch)
+            self._waiting += len(batch)
+            while self._waiting > MAX_BACKLOG and len(self._batches) > 1:
+                dropped = self._batches.popleft()
+                self._waiting -= len(dropped)
+                self.dropped += len(dropped)
         self._wake.set()
 
     @property
@@ -161,7 +163,8 @@ class RedisStreamWriter:
             self._wake.wait(1.0)
             self._wake.clear()
             while self._batches and not self._closed:
-                batches = [self._batches[i] for i in range(min(len(self._batches), WRITE_ENTRIES))]
+                with self._lock:
+                    batches = [self._batches[i] for i in range(min(len(self._batches), WRITE_ENTRIES))]
                 try:
                     if client is None:
                         client = redis.Redis.from_url(self.url, socket_connect_timeout=2.0, socket_timeout=5.0)
@@ -179,10 +182,12 @@ class RedisStreamWriter:
                     time.sleep(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
                     attempt += 1
                     continue
-                for batch in batches:  # only now: a failed write leaves them queued, in order
-                    self._batches.popleft()
-                    self._waiting -= len(batch)
-                    self.written += len(batch)
+                with self._lock:  # only now: a failed write leaves them queued, in order
+                    for batch in batches:
+                        if self._batches and self._batches[0] is batch:  # not dropped meanwhile as overflow
+                            self._batches.popleft()
+                            self._waiting -= len(batch)
+                        self.written += len(batch)
                 self.connected, attempt = True, 0
         if client is not None:
             client.close()
