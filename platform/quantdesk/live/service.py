@@ -17,7 +17,8 @@ from quantdesk.config.settings import settings
 from quantdesk.errors import QuantDeskError
 from quantdesk.live.config import NodeConfig, paper_node_config
 from quantdesk.live.node import LiveNode, NodeHealth
-from quantdesk.streaming.hub import hub
+from quantdesk.streaming.blotter import Blotter
+from quantdesk.streaming.hub import Subscription, hub
 
 HUB = "live"
 
@@ -34,6 +35,9 @@ class LiveFeed:
         The node, when it runs in this process (order entry, snapshots); None in Redis mode.
     source : RedisEventSource or None
         The Redis reader, in Redis mode.
+    blotter : Blotter or None
+        In Redis mode, the node's orders, positions and balances folded from its events, once
+        for every session of the process (in-process they are read from the node).
     mode : str
         ``in-process`` or ``redis``.
     """
@@ -41,7 +45,9 @@ class LiveFeed:
     hub: str
     node: LiveNode | None = None
     source: object | None = None
+    blotter: Blotter | None = None
     mode: str = "in-process"
+    _blotter_subscription: Subscription | None = None
 
     def health(self) -> NodeHealth:
         """Return the node's health, or the Redis reader's connection state in Redis mode."""
@@ -91,8 +97,14 @@ def shared_feed(config: NodeConfig | None = None) -> LiveFeed:
             from quantdesk.streaming import RedisEventSource
 
             node_config = config or paper_node_config()
-            source = RedisEventSource(redis_url, hub=HUB, stream_key=node_config.stream_key).start()
-            _FEED = LiveFeed(hub=HUB, source=source, mode="redis")
+            blotter = Blotter()
+            subscription = hub(HUB).subscribe(blotter.apply)  # before the reader starts: it sees every event
+            try:
+                source = RedisEventSource(redis_url, hub=HUB, stream_key=node_config.stream_key).start()
+            except QuantDeskError:
+                hub(HUB).unsubscribe(subscription)
+                raise
+            _FEED = LiveFeed(hub=HUB, source=source, blotter=blotter, mode="redis", _blotter_subscription=subscription)
         else:
             node = LiveNode(config or paper_node_config(), hub=HUB).start()
             _FEED = LiveFeed(hub=HUB, node=node)
@@ -110,4 +122,6 @@ def stop_shared_feed() -> None:
         feed.node.stop()
     if feed.source is not None:
         feed.source.stop()
+    if feed._blotter_subscription is not None:
+        hub(feed.hub).unsubscribe(feed._blotter_subscription)
     hub(feed.hub).forget_recent()  # the next feed's sessions start from its own node's events

@@ -25,7 +25,7 @@ from typing import Any
 import pandas as pd
 
 from quantdesk.store.trades import ORDER_COLUMNS, order_summary
-from quantdesk.streaming.events import is_order_event
+from quantdesk.streaming.events import MARKET_KINDS, is_order_event
 from quantdesk.streaming.hub import Event
 
 ORDER_TABLE = ["client_order_id", "strategy_id", "instrument_id", "side", "type", "quantity", "price", "time_in_force",
@@ -53,6 +53,8 @@ class Blotter:
         with self._lock:
             for event in events:
                 kind = event.get("kind", "")
+                if kind in MARKET_KINDS:  # most of the traffic: skipped first
+                    continue
                 if is_order_event(event):
                     self._orders.setdefault(event["client_order_id"], []).append(event)
                 elif kind.startswith("Position") and event.get("position_id"):

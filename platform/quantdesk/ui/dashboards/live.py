@@ -6,8 +6,8 @@ process by default). Market data and trading events reach the session through on
 :class:`~quantdesk.ui.components.live_feed.SessionFeed`, in batches, on the session's own
 event loop; node snapshots (orders, positions with unrealized P&L, balances) are read again
 when trading events arrive and once a second with the health. In Redis mode, where the node
-runs in another process, the same tables are folded from its events
-(:class:`~quantdesk.streaming.blotter.Blotter`).
+runs in another process, the same tables come from the feed's
+:class:`~quantdesk.streaming.blotter.Blotter`, folded once from its events for every session.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from quantdesk.live.node import NodeHealth
 from quantdesk.live.orders import ORDER_TYPES, SIDES, TIMES_IN_FORCE, OrderRequest
 from quantdesk.live.service import LiveFeed, shared_feed
 from quantdesk.store.watchlists import Watchlists
-from quantdesk.streaming.blotter import Blotter
 from quantdesk.streaming.events import MARKET_KINDS
 from quantdesk.streaming.hub import Event, hub
 from quantdesk.ui.components import interactive_brokers
@@ -136,7 +135,7 @@ class LiveDashboard(pn.viewable.Viewer):
         except QuantDeskError as error:
             self.param.update(state="failed", detail=str(error))
         # Without the node in this process (Redis mode) its orders, positions and balances come from its events.
-        self._folded = Blotter() if self._feed is not None and self._feed.node is None else None
+        self._folded = self._feed.blotter if self._feed is not None else None
         self._instruments = self._feed_instruments()
         self._watchlists = Watchlists(self.store_url, known=_known_instruments(self._instruments))
         self.param.watchlist_instruments.objects = list(self._watchlists.known)  # a copy: the selector may grow it
@@ -171,8 +170,6 @@ class LiveDashboard(pn.viewable.Viewer):
         self.chart.select(self.instrument, history)
         self._take_prices(latest_price_events(history))
         self._fill_events = [e for e in history if e.get("kind") == "OrderFilled"]
-        if self._folded is not None:
-            self._folded.apply(history)
         self.fills = fill_rows(self._fill_events)
 
     def receive(self, batch: list[Event]) -> None:
@@ -188,8 +185,6 @@ class LiveDashboard(pn.viewable.Viewer):
             self.fills = fill_rows(self._fill_events)
         with self._orders_lock:
             self._follow_orders(trading)
-        if self._folded is not None:
-            self._folded.apply(trading)
         self._snapshots()
 
     def _take_prices(self, latest: dict[str, Event]) -> None:
