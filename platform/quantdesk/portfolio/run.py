@@ -1,0 +1,97 @@
+"""Run a :class:`PortfolioConfig` end to end: catalog prices -> estimators -> constraints -> optimizer -> Allocation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from quantdesk.catalog import bars_frame, catalog_root, open_catalog
+from quantdesk.catalog.queries import bar_types
+from quantdesk.config.portfolio import PortfolioConfig
+from quantdesk.errors import QuantDeskError
+from quantdesk.portfolio.constraints import Constraints
+from quantdesk.portfolio.estimators import expected_returns, risk_model
+from quantdesk.portfolio.optimize import Allocation, optimize
+
+
+def load_bars(universe: list[str], start: str | None = None, end: str | None = None, bar_spec: str = "1-DAY-LAST",
+              catalog: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return closes and volumes of ``universe`` from the catalog, one column per asset.
+
+    Raises
+    ------
+    QuantDeskError
+        Naming each asset the catalog has no such bars for, or that has none in the period.
+    """
+    parquet = open_catalog(catalog_root(catalog))
+    stored = bar_types(parquet)
+    suffix = f"-{bar_spec}-EXTERNAL"
+    unknown = [asset for asset in universe if f"{asset}{suffix}" not in stored]
+    if unknown:
+        known = ", ".join(t.removesuffix(suffix) for t in stored if t.endswith(suffix)) or "none"
+        raise QuantDeskError(f"Unknown asset(s) {', '.join(unknown)}: the catalog has {bar_spec} bars for {known}")
+    frames = {asset: bars_frame(parquet, f"{asset}{suffix}", start, end) for asset in universe}
+    empty = [asset for asset, frame in frames.items() if frame.empty]
+    if empty:
+        raise QuantDeskError(f"No bars for {', '.join(empty)} between {start or 'the start'} and {end or 'the end'}: widen the period")
+    close = pd.DataFrame({asset: frame["close"] for asset, frame in frames.items()})
+    volume = pd.DataFrame({asset: frame["volume"] for asset, frame in frames.items()})
+    return close, volume
+
+
+def run_portfolio(config: PortfolioConfig, catalog: str | Path | None = None) -> Allocation:
+    """Optimize the portfolio ``config`` describes, from the catalog's bars.
+
+    Parameters
+    ----------
+    config : PortfolioConfig
+    catalog : str or Path, optional
+        Catalog root (default: the configured one).
+
+    Returns
+    -------
+    Allocation
+    """
+    config.check()
+    close, volume = load_bars(config.universe, config.start, config.end, config.bar_spec, catalog)
+    market = None
+    if config.market is not None:
+        market = load_bars([config.market], config.start, config.end, config.bar_spec, catalog)[0][config.market]
+    returns_options = dict(config.returns_options)
+    if config.returns_method == "capm" and market is not None:
+        returns_options.setdefault("market_prices", market)
+    expected = expected_returns(close, config.returns_method, config.frequency, **returns_options)
+    covariance = risk_model(close, config.risk_method, config.frequency, **config.risk_options)
+    options: dict = {}
+    if config.method == "multi_objective":
+        options = {"weights": config.objective_weights, "scores": config.scores or None}
+    elif config.method == "hrp":
+        options = {"linkage": config.linkage}
+    elif config.method == "risk_parity":
+        options = {"risk_budget": config.risk_budget or None}
+    elif config.method == "black_litterman":
+        options = {"views": config.views, "market_caps": config.market_caps or None, "market_prices": market,
+                   "risk_aversion": config.risk_aversion, "tau": config.tau, "frequency": config.frequency}
+    return optimize(expected, covariance, config.method, constraints_of(config, close, volume),
+                    target_return=config.target_return, target_volatility=config.target_volatility,
+                    risk_free_rate=config.risk_free_rate, **options)
+
+
+def constraints_of(config: PortfolioConfig, close: pd.DataFrame, volume: pd.DataFrame) -> Constraints | None:
+    """Return the :class:`Constraints` a config sets, with liquidity inputs from the last bars; None when it sets none."""
+    default = (0.0, 1.0) if config.long_only else (-1.0, 1.0)
+    bounds = config.weight_bounds
+    if config.asset_bounds:
+        bounds = {asset: config.asset_bounds.get(asset, bounds or default) for asset in config.universe}
+    liquidity = {}
+    if config.capital is not None:
+        liquidity = {"capital": config.capital, "prices": close.ffill().iloc[-1].to_dict(),
+                     "average_daily_volume": volume.tail(config.volume_window).mean().to_dict(),
+                     "volume_share": config.volume_share, "liquidation_days": config.liquidation_days}
+    constraints = Constraints(
+        weight_bounds=bounds, long_only=config.long_only, gross_limit=config.gross_limit, net_exposure=config.net_exposure,
+        sectors=config.sectors or None, sector_limits=config.sector_limits or None,
+        current_weights=config.current_weights or None, turnover_limit=config.turnover_limit,
+        scores=config.scores or None, minimum_score=config.minimum_score, **liquidity)
+    return constraints if constraints.active() else None
