@@ -230,17 +230,22 @@ class ScenarioMatrix:
         if unknown:
             raise QuantDeskError(f"method {unknown[0]!r} is not known here: use one of {', '.join(METHODS)}")
         pnl = self.profit_and_loss(self.exposures(positions))
-        out = {}
-        for method in methods:
-            if method == "historical":
-                loss, tail = empirical_tail(pnl, confidence)
-                scale = math.sqrt(horizon)
-                loss, tail = float(loss) * scale, float(tail) * scale
-            else:
-                deviation = float(pnl.std(ddof=1)) if pnl.size > 1 else 0.0
-                loss, tail = (float(v) for v in normal_tail(float(pnl.mean()), deviation, confidence, horizon))
-            out[method] = RiskEstimate(method, confidence, horizon, loss, tail, "currency", int(pnl.size))
-        return out
+        return {method: _estimate(method, pnl, confidence, horizon, "currency") for method in methods}
+
+
+def _estimate(method: str, outcomes: np.ndarray, confidence: float, horizon: int, units: str) -> RiskEstimate:
+    """Return the historical or parametric estimate from daily ``outcomes`` (see the module notes)."""
+    if method == "historical":
+        loss, tail = empirical_tail(outcomes, confidence)
+        loss, tail = loss * math.sqrt(horizon), tail * math.sqrt(horizon)
+    else:
+        loss, tail = normal_tail(float(outcomes.mean()), _deviation(outcomes), confidence, horizon)
+    return RiskEstimate(method, confidence, horizon, float(loss), float(tail), units, int(outcomes.size))
+
+
+def _deviation(outcomes: np.ndarray) -> float:
+    """Return the sample standard deviation (``ddof=1``), 0 for a single outcome."""
+    return float(outcomes.std(ddof=1)) if outcomes.size > 1 else 0.0
 
 
 def historical_var(returns: pd.Series | pd.DataFrame | np.ndarray, confidence: float = 0.99, horizon: int = 1,
@@ -269,11 +274,7 @@ def historical_var(returns: pd.Series | pd.DataFrame | np.ndarray, confidence: f
         return _scenarios(returns).estimate(positions, confidence, horizon, ("historical",))["historical"]
     confidence = check_confidence(confidence)
     horizon = _check_count("horizon", horizon, 1, "1 or 10")
-    values = _return_series(returns)
-    loss, tail = empirical_tail(values, confidence)
-    scale = math.sqrt(horizon)
-    return RiskEstimate("historical", confidence, horizon, float(loss) * scale, float(tail) * scale,
-                        "fraction", int(values.size))
+    return _estimate("historical", _return_series(returns), confidence, horizon, "fraction")
 
 
 def parametric_var(returns: pd.Series | pd.DataFrame | np.ndarray | None = None, confidence: float = 0.99,
@@ -314,10 +315,7 @@ def parametric_var(returns: pd.Series | pd.DataFrame | np.ndarray | None = None,
                                  confidence, horizon)
         observations = 0 if returns is None else int(len(returns))
         return RiskEstimate("parametric", confidence, horizon, float(loss), float(tail), "currency", observations)
-    values = _return_series(returns)
-    deviation = float(values.std(ddof=1)) if values.size > 1 else 0.0
-    loss, tail = normal_tail(float(values.mean()), deviation, confidence, horizon)
-    return RiskEstimate("parametric", confidence, horizon, float(loss), float(tail), "fraction", int(values.size))
+    return _estimate("parametric", _return_series(returns), confidence, horizon, "fraction")
 
 
 def monte_carlo_var(returns: pd.Series | pd.DataFrame | np.ndarray | None = None, confidence: float = 0.99,
@@ -348,8 +346,7 @@ def monte_carlo_var(returns: pd.Series | pd.DataFrame | np.ndarray | None = None
     generator = np.random.default_rng(seed)
     if positions is None and covariance is None:
         values = _return_series(returns)
-        deviation = float(values.std(ddof=1)) if values.size > 1 else 0.0
-        outcomes = generator.normal(horizon * float(values.mean()), math.sqrt(horizon) * deviation, size=paths)
+        outcomes = generator.normal(horizon * float(values.mean()), math.sqrt(horizon) * _deviation(values), size=paths)
         units = "fraction"
     else:
         mean, matrix, exposures = _asset_moments(returns, positions, covariance)
