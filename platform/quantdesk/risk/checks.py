@@ -261,10 +261,12 @@ class PreTradeChecker:
         price = _positive(price, f"price of {instrument_id}")
         old = self._prices.get(instrument_id)
         self._prices[instrument_id] = price
-        quantity = self._positions.get(instrument_id)
-        if quantity is None or old == price:
+        if old is None or old == price:
             return
-        self._shift(instrument_id, self._sectors.get(instrument_id), self._exposures[instrument_id], quantity * price)
+        quantity = self._positions.get(instrument_id)
+        if quantity is not None:
+            self._shift(instrument_id, self._sectors.get(instrument_id), self._exposures[instrument_id], quantity * price)
+        # Strategies may hold offsetting positions in an instrument the book holds flat.
         for strategy_id in self._holders.get(instrument_id, ()):
             held = self._strategy_positions[(strategy_id, instrument_id)]
             self._shift_strategy(strategy_id, held * old, held * price)
