@@ -27,6 +27,7 @@ from quantdesk.portfolio.constraints import ConstraintGroup, Constraints, Prepar
 SOLVER = "CLARABEL"
 MEAN_VARIANCE = ("max_sharpe", "min_volatility", "efficient_return", "efficient_risk", "multi_objective")
 METHODS = (*MEAN_VARIANCE, "hrp", "risk_parity", "black_litterman")
+NEWTON_STEPS = 5
 LINKAGES = ("single", "complete", "average", "weighted", "centroid", "median", "ward")
 
 
@@ -212,7 +213,11 @@ def mean_variance(method: str, expected: pd.Series, covariance: pd.DataFrame, pr
     except (OptimizationError, cp.error.SolverError) as error:
         raise QuantDeskError(conflict_message(prepared, method, [target] if target else [], solver)) from None
     except ValueError as error:
-        # PyPortfolioOpt checks targets and returns before solving; its sentence names the bad value.
+        if method == "efficient_return":
+            highest = _highest_return(expected, covariance, prepared, solver)
+            raise QuantDeskError(f"target_return={target_return:g} is above the highest expected return the "
+                                 f"constraints allow ({highest:.4g}): lower it or loosen the constraints") from None
+        # PyPortfolioOpt checks its other inputs before solving; its sentence names the bad value.
         raise QuantDeskError(f"{method}: {error}") from None
     return pd.Series(problem.weights * n, index=expected.index)
 
@@ -347,7 +352,13 @@ def equal_risk_contribution(covariance: pd.DataFrame, risk_budget: Mapping[str, 
         problem.status = "solver error"
     if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
         raise QuantDeskError("Risk parity found no solution: check that the covariance has a positive variance for every asset")
-    return pd.Series(y.value / y.value.sum(), index=assets)
+    # Interior-point solvers stop at a relative gap near 1e-8, leaving contributions unequal in the fifth digit;
+    # Newton steps on the optimality condition S y = b / y (the problem is strictly convex) make them equal.
+    matrix, solution = covariance.to_numpy(), np.maximum(y.value, 1e-12)
+    for _ in range(NEWTON_STEPS):
+        step = np.linalg.solve(matrix + np.diag(budget / solution ** 2), matrix @ solution - budget / solution)
+        solution = np.where(solution - step > 0, solution - step, solution / 2)
+    return pd.Series(solution / solution.sum(), index=assets)
 
 
 def black_litterman_inputs(expected: pd.Series, covariance: pd.DataFrame, views: Any = None,
