@@ -206,14 +206,14 @@ class ScenarioMatrix:
         Days with a missing return on a held asset are left out.
         """
         if self._complete:
-            return self.matrix @ exposures
+            return _matrix_vector(self.matrix, exposures)
         held = np.flatnonzero(exposures)
         columns = self.matrix[:, held]
         days = ~np.isnan(columns).any(axis=1)
         if not days.any():
             raise QuantDeskError("no day of the asset returns has a return for every held asset: "
                                  "give returns that overlap in time")
-        return columns[days] @ exposures[held]
+        return _matrix_vector(columns[days], exposures[held])
 
     def estimate(self, positions: Positions, confidence: float = 0.99, horizon: int = 1,
                  methods: Iterable[str] = METHODS) -> dict[str, RiskEstimate]:
@@ -231,6 +231,16 @@ class ScenarioMatrix:
             raise QuantDeskError(f"method {unknown[0]!r} is not known here: use one of {', '.join(METHODS)}")
         pnl = self.profit_and_loss(self.exposures(positions))
         return {method: _estimate(method, pnl, confidence, horizon, "currency") for method in methods}
+
+
+def _matrix_vector(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """Return ``matrix @ vector`` on the calling thread.
+
+    Measured here on 2,520 x 500: OpenBLAS's threaded ``@`` took 0.2 ms on idle cores but a
+    median 16 ms, and up to 0.4 s, while other processes held them (its threads wait for a
+    core); numpy's einsum kernel (one thread, no BLAS) took about 0.4 ms either way.
+    """
+    return np.einsum("ij,j->i", matrix, vector)
 
 
 def _estimate(method: str, outcomes: np.ndarray, confidence: float, horizon: int, units: str) -> RiskEstimate:
