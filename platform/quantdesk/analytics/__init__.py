@@ -8,6 +8,7 @@ from quantdesk.analytics.attribution import BrinsonAttribution, FactorAttributio
 from quantdesk.analytics.execution import (
     execution_costs,
     impact_by_size,
+    live_orders,
     order_fills,
     price_at,
     shortfall_summary,
@@ -39,7 +40,7 @@ from quantdesk.analytics.rolling import rolling_beta, rolling_sharpe, rolling_vo
 __all__ = [
     "BrinsonAttribution", "FactorAttribution", "alpha_beta", "annual_volatility", "brinson_fachler", "cagr",
     "calmar_ratio", "drawdown", "drawdown_periods", "excess_returns", "execution_costs",
-    "factor_attribution", "hit_rate", "impact_by_size", "longest_drawdown_duration", "max_drawdown",
+    "factor_attribution", "hit_rate", "impact_by_size", "live_orders", "longest_drawdown_duration", "max_drawdown",
     "max_drawdown_duration", "order_fills", "price_at", "profit_factor", "rolling_beta", "rolling_sharpe",
     "rolling_volatility", "sharpe_ratio", "shortfall_summary", "sortino_ratio", "standard_fills", "summary",
     "tail_ratio", "total_return", "underwater", "wealth",

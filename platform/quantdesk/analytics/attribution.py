@@ -44,7 +44,8 @@ class BrinsonAttribution:
 
 def _frame(values: pd.DataFrame | pd.Series, name: str) -> pd.DataFrame:
     if isinstance(values, pd.Series):
-        values = values.to_frame().T
+        # One period, labelled 0 whatever the Series is named, so the inputs line up.
+        values = pd.DataFrame([values.to_numpy()], columns=values.index, index=[0])
     if not isinstance(values, pd.DataFrame):
         raise QuantDeskError(f"{name} is a {type(values).__name__}: pass a DataFrame (period x asset) or a Series (asset)")
     if values.empty:

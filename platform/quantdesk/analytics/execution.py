@@ -12,12 +12,16 @@ commissions, so mix instruments only when their multipliers are 1 and currencies
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from quantdesk.analytics.inputs import require_columns
 from quantdesk.errors import QuantDeskError
+
+if TYPE_CHECKING:
+    from quantdesk.store.trades import TradeHistory
 
 BASIS_POINTS = 1e4
 FILL_COLUMNS = ["time", "instrument_id", "client_order_id", "side", "quantity", "price", "commission"]
@@ -74,7 +78,7 @@ def order_fills(fills: pd.DataFrame, orders: pd.DataFrame | None = None) -> pd.D
         One row per order with ``client_order_id``, ``instrument_id``, ``side`` and
         ``quantity`` (the quantity ordered), and optionally a submission time (``submitted``
         or ``ts_init``) and an end time (``ended``, ``ts_last`` or ``last_event_time``):
-        a backtest's ``orders_table`` or ``TradeHistory.orders()``. Without it each order
+        a backtest's ``orders_table`` or :func:`live_orders` of the live store. Without it each order
         is taken as filled in full, submitted at its first fill and ended at its last.
         Orders without fills count as unfilled.
 
@@ -120,6 +124,18 @@ def order_fills(fills: pd.DataFrame, orders: pd.DataFrame | None = None) -> pd.D
     executed = executed[columns]
     executed.index.name = "client_order_id"
     return executed
+
+
+def live_orders(history: TradeHistory, instrument_id: str | None = None, strategy_id: str | None = None) -> pd.DataFrame:
+    """Return ``history.orders()`` with a ``submitted`` column: the time of each order's first event.
+
+    The live store keeps each order's latest state; its first event (``OrderInitialized``)
+    dates the submission, which the arrival price needs.
+    """
+    orders = history.orders(instrument_id=instrument_id, strategy_id=strategy_id)
+    events = history.order_events(instrument_id=instrument_id, strategy_id=strategy_id)
+    first = events.groupby("client_order_id")["ts_event"].min()
+    return orders.assign(submitted=orders["client_order_id"].map(first))
 
 
 def price_at(prices: PriceTable, instrument_ids: Sequence[str], times: Sequence[pd.Timestamp]) -> np.ndarray:
