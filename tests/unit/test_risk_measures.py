@@ -220,7 +220,8 @@ def test_garch_var_of_positions_scales_by_gross_exposure(stock_returns: pd.DataF
     gross = np.abs(values).sum()
     of_positions = garch_var(stock_returns, 0.99, 5, positions=dict(zip(STOCKS, values)))
     of_returns = garch_var(stock_returns.to_numpy() @ (values / gross), 0.99, 5)
-    assert of_positions.value_at_risk == pytest.approx(gross * of_returns.value_at_risk, rel=1e-10)
+    # the two P&L histories differ in the last bit (another summation order), which the optimizer amplifies
+    assert of_positions.value_at_risk == pytest.approx(gross * of_returns.value_at_risk, rel=1e-6)
     assert of_positions.units == "currency"
 
 
