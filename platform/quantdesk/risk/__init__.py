@@ -1,11 +1,22 @@
-"""Risk engine: limits, pre-trade checks and the audit trail (measures, monitor and alerts build on them)."""
+"""Risk engine: limits, pre-trade checks, the audit trail, VaR/ES and VaR backtesting (monitor and alerts build on them)."""
 
 from quantdesk.config.risk import LIMIT_TYPES, SCOPES, UNITS, LimitConfig, RiskLimitsConfig
 from quantdesk.risk.audit import AUDIT_KINDS, AuditRecord, AuditTrail, read_export
 from quantdesk.risk.checks import BookSummary, Breach, Decision, Order, PreTradeChecker
 from quantdesk.risk.limits import Authorize, LimitBook
+from quantdesk.risk.measures import (
+    GarchForecast, RiskEstimate, ScenarioMatrix, garch_forecast, garch_var, historical_var, monte_carlo_var,
+    parametric_var,
+)  # fmt: skip
+from quantdesk.risk.var_backtest import (
+    CoverageTest, TrafficLight, VarBacktest, backtest_var, conditional_coverage_test, independence_test, kupiec_test,
+    rolling_var, traffic_light,
+)  # fmt: skip
 
 __all__ = [
     "AUDIT_KINDS", "LIMIT_TYPES", "SCOPES", "UNITS", "AuditRecord", "AuditTrail", "Authorize", "BookSummary", "Breach",
     "Decision", "LimitBook", "LimitConfig", "Order", "PreTradeChecker", "RiskLimitsConfig", "read_export",
+    "CoverageTest", "GarchForecast", "RiskEstimate", "ScenarioMatrix", "TrafficLight", "VarBacktest", "backtest_var",
+    "conditional_coverage_test", "garch_forecast", "garch_var", "historical_var", "independence_test", "kupiec_test",
+    "monte_carlo_var", "parametric_var", "rolling_var", "traffic_light",
 ]  # fmt: skip
