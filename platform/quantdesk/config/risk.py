@@ -282,9 +282,7 @@ class RiskLimitsConfig(NautilusConfig, frozen=True):
             root = yaml.compose(text, Loader=yaml.SafeLoader)
             data = yaml.safe_load(text)
         except yaml.MarkedYAMLError as error:
-            mark = error.problem_mark or error.context_mark
-            line = f", line {mark.line + 1}" if mark is not None else ""
-            raise QuantDeskError(f"{where}{line}: not valid YAML ({error.problem or error.context}): fix the syntax there") from None
+            raise QuantDeskError(f"{where}{_syntax(error)}: fix the syntax there") from None
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -301,6 +299,17 @@ class RiskLimitsConfig(NautilusConfig, frozen=True):
         return config
 
 
+def _syntax(error: Any) -> str:
+    """Return ``", line N: not valid YAML (...)"`` naming where PyYAML stopped and where the construct began."""
+    problem, context = error.problem_mark, error.context_mark
+    mark = problem or context
+    line = f", line {mark.line + 1}" if mark is not None else ""
+    what = error.problem or error.context or "unreadable"
+    if problem is not None and context is not None and context.line != problem.line:
+        what += f"; {error.context} that starts on line {context.line + 1}"
+    return f"{line}: not valid YAML ({what})"
+
+
 def _known_hint(known: Collection[str]) -> str:
     if not known:
         return "no instrument is known: declare it under instrument_sectors"
@@ -314,8 +323,8 @@ def _error_path(message: str) -> tuple[Any, ...]:
     match = re.search(r" - at `\$(.*)`$", message)
     steps: list[Any] = []
     if match:
-        for name, index in re.findall(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]", match.group(1)):
-            steps.append(name if name else int(index))
+        for name, index, any_key in re.findall(r"\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[(\.\.\.)\]", match.group(1)):
+            steps.append(name or (int(index) if index else any_key))
     field = re.search(r"(?:unknown|missing required) field `([^`]+)`", message)
     if field and "unknown" in message:
         steps.append(field.group(1))
@@ -331,7 +340,11 @@ def _line(root: Any, path: tuple[Any, ...]) -> str:
         line = node.start_mark.line + 1
     for step in path:
         if isinstance(node, yaml.MappingNode):
-            pair = next(((k, v) for k, v in node.value if getattr(k, "value", None) == str(step)), None)
+            if step == "...":
+                # msgspec names no key for a bad mapping value: point at the first value that is not text.
+                pair = next(((k, v) for k, v in node.value if v.tag != "tag:yaml.org,2002:str"), None)
+            else:
+                pair = next(((k, v) for k, v in node.value if getattr(k, "value", None) == str(step)), None)
             if pair is None:
                 break
             line, node = pair[0].start_mark.line + 1, pair[1]
