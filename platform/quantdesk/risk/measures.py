@@ -171,6 +171,15 @@ class ScenarioMatrix:
         Daily returns, time x asset, one column per asset. NaN marks a missing return; a
         day with a missing return on an asset a book holds is left out of that book's history.
 
+    Attributes
+    ----------
+    assets : pandas.Index
+        The asset names, in the matrix's column order.
+    index : pandas.Index
+        The days, in the matrix's row order.
+    matrix : numpy.ndarray
+        The returns, C-contiguous float64, days x assets.
+
     Raises
     ------
     QuantDeskError
