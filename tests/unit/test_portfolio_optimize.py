@@ -160,7 +160,6 @@ def test_black_litterman_equals_pypfopt(prices, mu, cov) -> None:
 
     delta = black_litterman.market_implied_risk_aversion(spy)
     prior = black_litterman.market_implied_prior_returns(pd.Series(caps), delta, cov)
-    model = BlackLittermanModel(cov, pi=prior, absolute_views={"AAPL": 0.12}, risk_aversion=delta)
     p = np.zeros((2, len(mu)))
     p[0, mu.index.get_loc("AAPL")] = 1.0
     p[1, mu.index.get_loc("GOOG")], p[1, mu.index.get_loc("XOM")] = 1.0, -1.0
@@ -261,6 +260,13 @@ def test_long_short_gross_and_net_limits_hold(mu, cov) -> None:
     assert result.min() < -0.01  # it does go short
     scaled = optimize(mu, cov, "min_volatility", Constraints(long_only=False, gross_limit=1.5, net_exposure=0.8)).weights
     assert scaled.sum() == pytest.approx(0.8, abs=SLACK) and scaled.abs().sum() <= 1.5 + SLACK
+    # A net exposure other than 1 is solved in units of the net: the best Sharpe ratio is still the frontier's best.
+    levered = Constraints(long_only=False, gross_limit=2.0, net_exposure=1.2)
+    best = optimize(mu, cov, "max_sharpe", levered, risk_free_rate=0.03)
+    assert best.weights.sum() == pytest.approx(1.2, abs=SLACK) and best.weights.abs().sum() <= 2.0 + SLACK
+    frontier = efficient_frontier(mu, cov, levered, points=30, risk_free_rate=0.03)
+    assert frontier["sharpe"].max() <= best.sharpe + 1e-6
+    assert np.allclose(frontier[list(mu.index)].sum(axis=1), 1.2)
     # Without a gross limit the long-short max Sharpe is PyPortfolioOpt's with bounds (-1, 1).
     ef = reference(mu, cov, weight_bounds=(-1, 1))
     ef.max_sharpe()

@@ -210,7 +210,7 @@ def mean_variance(method: str, expected: pd.Series, covariance: pd.DataFrame, pr
             problem.convex_objective(_multi_objective(expected, covariance, n, options.pop("scores", None),
                                                       options.pop("weights", None)), weights_sum_to_one=True)
         _no_options_left(options, method)
-    except (OptimizationError, cp.error.SolverError) as error:
+    except (OptimizationError, cp.error.SolverError):
         raise QuantDeskError(conflict_message(prepared, method, [target] if target else [], solver)) from None
     except ValueError as error:
         if method == "efficient_return":
