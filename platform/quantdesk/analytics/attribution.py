@@ -47,7 +47,9 @@ def _frame(values: pd.DataFrame | pd.Series, name: str) -> pd.DataFrame:
         # One period, labelled 0 whatever the Series is named, so the inputs line up.
         values = pd.DataFrame([values.to_numpy()], columns=values.index, index=[0])
     if not isinstance(values, pd.DataFrame):
-        raise QuantDeskError(f"{name} is a {type(values).__name__}: pass a DataFrame (period x asset) or a Series (asset)")
+        raise QuantDeskError(
+            f"{name} is a {type(values).__name__}: pass a DataFrame (period x asset) or a Series (asset)"
+        )
     if values.empty:
         raise QuantDeskError(f"{name} is empty: pass at least one period and one asset")
     try:
@@ -123,7 +125,8 @@ def brinson_fachler(
     benchmark = benchmark.reindex(columns=assets, fill_value=0.0).fillna(0.0)
     _check_weights(portfolio, "portfolio_weights")
     _check_weights(benchmark, "benchmark_weights")
-    for frame, name, weights in ((asset_returns, "returns", portfolio), (bench_returns, "benchmark_returns", benchmark)):
+    sides = ((asset_returns, "returns", portfolio), (bench_returns, "benchmark_returns", benchmark))
+    for frame, name, weights in sides:
         missing_periods = weights.index.difference(frame.index)
         if len(missing_periods):
             raise QuantDeskError(f"{name} has no row for period {missing_periods[0]!r}: pass returns for every period")
@@ -138,8 +141,10 @@ def brinson_fachler(
         raise QuantDeskError(f"asset {unmapped[0]!r} has no sector in sectors: add it to the sector map")
 
     # Unheld assets may lack returns: zero weight times anything is zero, so fill them.
-    p_contribution = _by_sector(portfolio * asset_returns.reindex(index=portfolio.index, columns=assets).fillna(0.0), sector_of)
-    b_contribution = _by_sector(benchmark * bench_returns.reindex(index=benchmark.index, columns=assets).fillna(0.0), sector_of)
+    p_returns = asset_returns.reindex(index=portfolio.index, columns=assets).fillna(0.0)
+    b_returns = bench_returns.reindex(index=benchmark.index, columns=assets).fillna(0.0)
+    p_contribution = _by_sector(portfolio * p_returns, sector_of)
+    b_contribution = _by_sector(benchmark * b_returns, sector_of)
     wp, wb = _by_sector(portfolio, sector_of), _by_sector(benchmark, sector_of)
     rp = p_contribution / wp.where(wp != 0)
     rb = b_contribution / wb.where(wb != 0)
@@ -153,7 +158,8 @@ def brinson_fachler(
         "selection": wb * (rp - rb),
         "interaction": (wp - wb) * (rp - rb),
     }
-    columns = {"portfolio_weight": wp, "benchmark_weight": wb, "portfolio_return": rp, "benchmark_return": rb, **effects}
+    columns = {"portfolio_weight": wp, "benchmark_weight": wb, "portfolio_return": rp, "benchmark_return": rb,
+               **effects}  # fmt: skip
     by_sector = pd.concat({name: frame.stack() for name, frame in columns.items()}, axis=1)
     by_sector.index.names = ["period", "sector"]
     by_sector["active"] = by_sector[EFFECTS].sum(axis=1)

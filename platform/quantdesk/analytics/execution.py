@@ -126,7 +126,9 @@ def order_fills(fills: pd.DataFrame, orders: pd.DataFrame | None = None) -> pd.D
     return executed
 
 
-def live_orders(history: TradeHistory, instrument_id: str | None = None, strategy_id: str | None = None) -> pd.DataFrame:
+def live_orders(
+    history: TradeHistory, instrument_id: str | None = None, strategy_id: str | None = None
+) -> pd.DataFrame:
     """Return ``history.orders()`` with a ``submitted`` column: the time of each order's first event.
 
     The live store keeps each order's latest state; its first event (``OrderInitialized``)
@@ -278,7 +280,9 @@ def impact_by_size(
         filled["size"] = filled["order_quantity"] / filled["instrument_id"].map(volume)
         edges = PARTICIPATION_EDGES if buckets is None else buckets
         if isinstance(edges, int):
-            raise QuantDeskError("with average_daily_volume pass buckets as participation edges, e.g. [0, 0.01, 0.1, 1]")
+            raise QuantDeskError(
+                "with average_daily_volume pass buckets as participation edges, e.g. [0, 0.01, 0.1, 1]"
+            )
         filled["bucket"] = pd.cut(filled["size"], bins=list(edges), include_lowest=True)
     else:
         filled["size"] = filled["order_quantity"]

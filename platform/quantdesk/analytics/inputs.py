@@ -28,12 +28,15 @@ def return_series(returns: object, name: str = "returns") -> pd.Series:
     try:
         values = returns.astype("float64")
     except (TypeError, ValueError):
-        raise QuantDeskError(f"{name} holds non-numeric values (dtype {returns.dtype}): pass returns as numbers") from None
+        raise QuantDeskError(
+            f"{name} holds non-numeric values (dtype {returns.dtype}): pass returns as numbers"
+        ) from None
     values = values.dropna()
     if values.empty:
         raise QuantDeskError(f"{name} is empty (no non-missing values): pass at least one return")
     if not np.isfinite(values.to_numpy()).all():
-        raise QuantDeskError(f"{name} holds an infinite return at {values.index[~np.isfinite(values)][0]}: fix the data")
+        where = values.index[~np.isfinite(values.to_numpy())][0]
+        raise QuantDeskError(f"{name} holds an infinite return at {where}: fix the data")
     if not values.index.is_monotonic_increasing:
         values = values.sort_index()
     return values

@@ -22,7 +22,6 @@ import pandas as pd
 
 from quantdesk.analytics.inputs import aligned, periods_per_year, probability, return_series
 from quantdesk.errors import QuantDeskError
-from quantdesk.risk.measures import historical_var
 
 TRADING_DAYS = 252
 DRAWDOWN_COLUMNS = ["peak", "trough", "recovery", "depth", "days"]
@@ -212,13 +211,14 @@ def alpha_beta(
     x = excess_returns(benchmark, risk_free, periods).to_numpy()
     covariance = np.cov(y, x, ddof=1)
     if not covariance[1, 1] > 0:
-        raise QuantDeskError("benchmark returns do not vary over the common dates: beta is undefined; pass another benchmark")
+        raise QuantDeskError(
+            "benchmark returns do not vary over the common dates: beta is undefined; pass another benchmark"
+        )
     beta = covariance[0, 1] / covariance[1, 1]
     alpha = y.mean() - beta * x.mean()
     correlation = covariance[0, 1] / np.sqrt(covariance[0, 0] * covariance[1, 1]) if covariance[0, 0] > 0 else np.nan
-    return pd.Series(
-        {"alpha": alpha * periods_per_year(periods), "beta": beta, "r_squared": correlation**2, "correlation": correlation}
-    )
+    annual_alpha = alpha * periods_per_year(periods)
+    return pd.Series({"alpha": annual_alpha, "beta": beta, "r_squared": correlation**2, "correlation": correlation})
 
 
 def summary(
@@ -268,7 +268,11 @@ def summary(
         "profit_factor": profit_factor(returns),
         "tail_ratio": tail_ratio(returns),
     }
-    # VaR and ES have one home, the risk engine: positive losses, lower-tail order statistic.
+    # VaR and ES have one home, the risk engine (positive losses, lower-tail order statistic).
+    # Imported here: the risk package loads GARCH fitting and the store, which the backtest
+    # engine, importing this module for its summaries, does not need.
+    from quantdesk.risk.measures import historical_var
+
     tail = historical_var(returns, confidence)
     statistics.update(value_at_risk=tail.value_at_risk, expected_shortfall=tail.expected_shortfall)
     if benchmark is not None:

@@ -12,9 +12,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from quantdesk.analytics.returns import TRADING_DAYS, annual_volatility, drawdown, sharpe_ratio, sortino_ratio
 from quantdesk.config.backtest import BacktestSpec
 
-TRADING_DAYS = 252
+__all__ = ["TRADING_DAYS", "daily_returns", "drawdown", "equity_curve", "monthly_returns", "nautilus_statistics",
+           "summarize", "unrealized_pnl"]  # fmt: skip
 
 
 def equity_curve(starting_capital: float, fills: pd.DataFrame, closes: dict[str, pd.Series]) -> pd.Series:
@@ -62,11 +64,6 @@ def unrealized_pnl(positions: pd.DataFrame, closes: dict[str, pd.Series]) -> flo
     return total
 
 
-def drawdown(equity: pd.Series) -> pd.Series:
-    """Return the fractional drawdown from the running peak (0 at a new high, negative below it)."""
-    return (equity / equity.cummax() - 1.0).rename("drawdown")
-
-
 def daily_returns(equity: pd.Series) -> pd.Series:
     """Return returns of the end-of-day equity (intraday curves are sampled at each day's last bar)."""
     daily = equity.groupby(equity.index.normalize()).last()
@@ -100,8 +97,9 @@ def summarize(
     years = max((equity.index[-1] - equity.index[0]).days / 365.25, 1 / 365.25) if len(equity) > 1 else float("nan")
     ending = float(equity.iloc[-1])
     total_return = ending / spec.starting_capital - 1.0
-    mean, std = returns.mean(), returns.std(ddof=1)
-    downside = np.sqrt(np.mean(np.minimum(returns.to_numpy(), 0.0) ** 2)) if len(returns) else float("nan")
+    # The ratios' definitions live in quantdesk.analytics; a run too short or broken to have
+    # them (no returns, an infinite one after a zero equity) reports None.
+    measurable = len(returns) > 0 and bool(np.isfinite(returns.to_numpy()).all())
     dd = drawdown(equity)
     closed = positions[~positions["is_open"].astype(bool)] if len(positions) else positions
     wins = closed["realized_pnl"][closed["realized_pnl"] > 0] if len(closed) else pd.Series(dtype=float)
@@ -119,9 +117,9 @@ def summarize(
         "commissions": float(fills["commission"].sum()) if len(fills) else 0.0,
         "total_return": total_return,
         "cagr": _finite(cagr),
-        "annual_volatility": _finite(std * np.sqrt(TRADING_DAYS)),
-        "sharpe": _finite(mean / std * np.sqrt(TRADING_DAYS)) if std and std > 0 else None,
-        "sortino": _finite(mean / downside * np.sqrt(TRADING_DAYS)) if downside and downside > 0 else None,
+        "annual_volatility": _finite(annual_volatility(returns, TRADING_DAYS)) if measurable else None,
+        "sharpe": _finite(sharpe_ratio(returns, 0.0, TRADING_DAYS)) if measurable else None,
+        "sortino": _finite(sortino_ratio(returns, 0.0, TRADING_DAYS)) if measurable else None,
         "max_drawdown": max_dd,
         "calmar": _finite(cagr / -max_dd) if max_dd < 0 else None,
         "round_trips": int(len(closed)),
