@@ -248,7 +248,10 @@ def factor_attribution(returns: pd.Series, factors: pd.DataFrame, periods: int =
         if reserved in factors.columns:
             raise QuantDeskError(f"factors has a column named {reserved!r}: rename it (the name is reserved)")
     returns = return_series(returns)
-    table = factors.astype("float64").dropna()
+    try:
+        table = factors.astype("float64").dropna()
+    except (TypeError, ValueError):
+        raise QuantDeskError("factors holds non-numeric values: pass factor returns as numbers") from None
     returns, _ = aligned(returns, table.iloc[:, 0], minimum=factors.shape[1] + 2, name="factors")
     table = table.loc[returns.index]
     design = np.column_stack([np.ones(len(table)), table.to_numpy()])

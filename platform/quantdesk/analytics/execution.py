@@ -231,7 +231,8 @@ def shortfall_summary(costs: pd.DataFrame) -> pd.Series:
     Money columns are summed; ``shortfall_bps`` is total shortfall over total paper
     notional; ``arrival_slippage_bps`` is the filled-notional-weighted mean over filled orders.
     """
-    require_columns(costs, ["paper_notional", "shortfall", "arrival_slippage_bps", "filled_quantity"], "costs")
+    require_columns(costs, ["order_quantity", "filled_quantity", "average_price", "paper_notional", "execution_cost",
+                            "opportunity_cost", "fees", "shortfall", "arrival_slippage_bps"], "costs")  # fmt: skip
     filled = costs[costs["filled_quantity"] > 0]
     weights = filled["filled_quantity"] * filled["average_price"]
     return pd.Series(
