@@ -23,6 +23,9 @@ import pandas as pd
 from quantdesk.errors import QuantDeskError
 
 Bounds = tuple[float, float]
+# The cvxpy solver of every portfolio problem: PyPortfolioOpt's default OSQP failed max Sharpe at 500 assets on
+# this stack, CLARABEL solved it.
+SOLVER = "CLARABEL"
 
 
 @dataclass(frozen=True)
@@ -146,13 +149,13 @@ def prepare(constraints: Constraints | None, assets: list[str]) -> PreparedConst
     if c.turnover_limit is not None:
         if c.turnover_limit < 0:
             raise QuantDeskError(f"turnover_limit={c.turnover_limit}: give a limit of 0 or more")
-        current = _per_asset(c.current_weights or {}, assets, "current_weights", missing=0.0)
+        current = per_asset(c.current_weights or {}, assets, "current_weights", missing=0.0)
         groups.append(ConstraintGroup(f"turnover at most {c.turnover_limit:g} from the current weights",
                                       lambda v: [cp.sum(cp.abs(n * v - current * cp.sum(v))) <= c.turnover_limit]))
     if c.minimum_score is not None:
         if c.scores is None:
             raise QuantDeskError("minimum_score needs scores: give a score per asset")
-        scores = _per_asset(c.scores, assets, "scores")
+        scores = per_asset(c.scores, assets, "scores")
         groups.append(ConstraintGroup(f"portfolio score at least {c.minimum_score:g}",
                                       lambda v: [scores @ (n * v) >= c.minimum_score]))
     return PreparedConstraints(list(assets), lower, upper, n, groups)
@@ -218,12 +221,13 @@ def _liquidity_caps(c: Constraints, assets: list[str]) -> pd.Series | None:
     if c.capital <= 0 or c.volume_share <= 0 or c.liquidation_days <= 0:
         raise QuantDeskError(f"Liquidity caps need positive capital, volume_share and liquidation_days "
                              f"(got {c.capital}, {c.volume_share}, {c.liquidation_days})")
-    prices = _per_asset(c.prices, assets, "prices")
-    volume = _per_asset(c.average_daily_volume, assets, "average_daily_volume")
+    prices = per_asset(c.prices, assets, "prices")
+    volume = per_asset(c.average_daily_volume, assets, "average_daily_volume")
     return pd.Series(c.volume_share * volume * c.liquidation_days * prices / c.capital, index=assets)
 
 
-def _per_asset(values: Mapping[str, float], assets: list[str], name: str, missing: float | None = None) -> np.ndarray:
+def per_asset(values: Mapping[str, float], assets: list[str], name: str, missing: float | None = None) -> np.ndarray:
+    """Return ``values`` in the order of ``assets`` (``missing`` for those left out), or raise naming the bad assets."""
     _check_known(values, assets, name)
     absent = [a for a in assets if a not in values]
     if absent and missing is None:

@@ -16,19 +16,16 @@ from typing import Any
 import cvxpy as cp
 import numpy as np
 import pandas as pd
-import scipy.cluster.hierarchy as hierarchy
-from pypfopt import BlackLittermanModel, EfficientFrontier, black_litterman, risk_models
+from pypfopt import EfficientFrontier
 from pypfopt.exceptions import OptimizationError
-from scipy.spatial.distance import squareform
 
 from quantdesk.errors import QuantDeskError
-from quantdesk.portfolio.constraints import ConstraintGroup, Constraints, PreparedConstraints, prepare
+from quantdesk.portfolio.constraints import SOLVER, ConstraintGroup, Constraints, PreparedConstraints, per_asset, prepare
+from quantdesk.portfolio.risk_budgeting import equal_risk_contribution, hierarchical_risk_parity
+from quantdesk.portfolio.views import black_litterman_inputs
 
-SOLVER = "CLARABEL"
 MEAN_VARIANCE = ("max_sharpe", "min_volatility", "efficient_return", "efficient_risk", "multi_objective")
 METHODS = (*MEAN_VARIANCE, "hrp", "risk_parity", "black_litterman")
-NEWTON_STEPS = 5
-LINKAGES = ("single", "complete", "average", "weighted", "centroid", "median", "ward")
 
 
 @dataclass(frozen=True)
@@ -234,20 +231,13 @@ def _multi_objective(expected: pd.Series, covariance: pd.DataFrame, n: float, sc
         raise QuantDeskError("A score weight needs scores=: a score per asset")
     mu = expected.to_numpy()
     sigma = cp.psd_wrap(covariance.to_numpy())
-    score = np.zeros(len(mu)) if scores is None else _aligned(scores, expected.index, "scores")
+    score = np.zeros(len(mu)) if scores is None else per_asset(scores, list(expected.index), "scores")
 
     def objective(v: cp.Variable) -> cp.Expression:
         w = n * v
         return -weights["return"] * (mu @ w) + weights["risk"] * cp.quad_form(w, sigma) - weights["score"] * (score @ w)
 
     return objective
-
-
-def _aligned(values: Mapping[str, float], assets: pd.Index, name: str) -> np.ndarray:
-    missing = [str(a) for a in assets if a not in values]
-    if missing:
-        raise QuantDeskError(f"{name} has no value for {', '.join(missing)}: give one for every asset")
-    return np.array([float(values[a]) for a in assets])
 
 
 def conflict_message(prepared: PreparedConstraints, method: str, extra: Sequence[ConstraintGroup] = (),
@@ -278,150 +268,6 @@ def conflict_message(prepared: PreparedConstraints, method: str, extra: Sequence
     listed = names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
     verb = "cannot hold" if len(names) == 1 else "conflict"
     return f"Infeasible constraints for {method}: {listed} {verb}; loosen one of them"
-
-
-def hierarchical_risk_parity(covariance: pd.DataFrame, returns: pd.DataFrame | None = None,
-                             linkage: str = "single") -> pd.Series:
-    """Return hierarchical risk parity weights (Lopez de Prado, 2016).
-
-    Assets are clustered on the distance ``sqrt((1 - correlation) / 2)``, ordered as the leaves of
-    the cluster tree, and the ordered list is halved again and again; each half's share of its
-    parent's weight is inversely proportional to the variance of its own inverse-variance portfolio.
-
-    Parameters
-    ----------
-    covariance : pandas.DataFrame
-        Covariance of the assets.
-    returns : pandas.DataFrame, optional
-        Periodic returns; when given, their pairwise correlations and covariances are used
-        instead (as PyPortfolioOpt's ``HRPOpt(returns)`` does).
-    linkage : str
-        Linkage method of ``scipy.cluster.hierarchy.linkage``.
-    """
-    # PyPortfolioOpt's HRPOpt validates `linkage` against scipy.cluster.hierarchy._LINKAGE_METHODS, a private name
-    # that scipy 1.18 removed, so HRPOpt fails here whatever the input; this uses scipy's public API only.
-    if linkage not in LINKAGES:
-        raise QuantDeskError(f"Unknown linkage {linkage!r}: use one of {', '.join(LINKAGES)}")
-    if returns is not None:
-        correlation, covariance = returns.corr(), returns.cov()
-    else:
-        correlation = risk_models.cov_to_corr(covariance)
-    distance = np.sqrt(np.clip((1.0 - correlation.to_numpy()) / 2.0, 0.0, 1.0))
-    tree = hierarchy.linkage(squareform(distance, checks=False), method=linkage)
-    order = list(hierarchy.leaves_list(tree))
-    matrix = covariance.to_numpy()
-    weights = np.ones(len(order))
-    pending = [order]
-    while pending:
-        cluster = pending.pop()
-        if len(cluster) < 2:
-            continue
-        left, right = cluster[: len(cluster) // 2], cluster[len(cluster) // 2:]
-        left_variance, right_variance = _cluster_variance(matrix, left), _cluster_variance(matrix, right)
-        left_share = right_variance / (left_variance + right_variance)
-        weights[left] *= left_share
-        weights[right] *= 1.0 - left_share
-        pending += [left, right]
-    return pd.Series(weights, index=covariance.index)
-
-
-def _cluster_variance(matrix: np.ndarray, members: list[int]) -> float:
-    block = matrix[np.ix_(members, members)]
-    inverse_variance = 1.0 / np.diag(block)
-    inverse_variance /= inverse_variance.sum()
-    return float(inverse_variance @ block @ inverse_variance)
-
-
-def equal_risk_contribution(covariance: pd.DataFrame, risk_budget: Mapping[str, float] | None = None,
-                            solver: str = SOLVER) -> pd.Series:
-    """Return long-only weights whose risk contributions are proportional to ``risk_budget`` (equal by default).
-
-    Solves the convex problem ``min 1/2 y'Sy - sum b_i log y_i`` (Spinu, 2013), whose optimum has
-    ``y_i (S y)_i = b_i``, and rescales ``y`` to sum to one.
-    """
-    assets = covariance.index
-    budget = np.full(len(assets), 1.0 / len(assets)) if risk_budget is None else _aligned(risk_budget, assets, "risk_budget")
-    if (budget <= 0).any():
-        raise QuantDeskError("risk_budget must be positive for every asset")
-    budget = budget / budget.sum()
-    y = cp.Variable(len(assets), pos=True)
-    problem = cp.Problem(cp.Minimize(0.5 * cp.quad_form(y, cp.psd_wrap(covariance.to_numpy())) - budget @ cp.log(y)))
-    try:
-        problem.solve(solver=solver)
-    except cp.error.SolverError:
-        problem.status = "solver error"
-    if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-        raise QuantDeskError("Risk parity found no solution: check that the covariance has a positive variance for every asset")
-    # Interior-point solvers stop at a relative gap near 1e-8, leaving contributions unequal in the fifth digit;
-    # Newton steps on the optimality condition S y = b / y (the problem is strictly convex) make them equal.
-    matrix, solution = covariance.to_numpy(), np.maximum(y.value, 1e-12)
-    for _ in range(NEWTON_STEPS):
-        step = np.linalg.solve(matrix + np.diag(budget / solution ** 2), matrix @ solution - budget / solution)
-        solution = np.where(solution - step > 0, solution - step, solution / 2)
-    return pd.Series(solution / solution.sum(), index=assets)
-
-
-def black_litterman_inputs(expected: pd.Series, covariance: pd.DataFrame, views: Any = None,
-                           market_caps: Mapping[str, float] | None = None, market_prices: pd.Series | None = None,
-                           risk_aversion: float | None = None, tau: float = 0.05, risk_free_rate: float = 0.0,
-                           frequency: int = 252) -> tuple[pd.Series, pd.DataFrame]:
-    """Return Black-Litterman posterior expected returns and covariance (PyPortfolioOpt's ``BlackLittermanModel``).
-
-    Parameters
-    ----------
-    expected : pandas.Series
-        The prior when ``market_caps`` is not given.
-    covariance : pandas.DataFrame
-        Annualized covariance.
-    views : dict or list of dict
-        Absolute views ``{asset: annual return}``, or a list of views
-        ``{"weights": {asset: coefficient}, "return": q, "confidence": c}``: relative views have
-        coefficients summing to zero (``{"AAPL": 1, "MSFT": -1}``, return 0.02: AAPL beats MSFT
-        by 2%). Confidences (0 to 1, all or none) set the view uncertainty by Idzorek's method;
-        without them it is proportional to the prior's.
-    market_caps : dict of str to float, optional
-        Market capitalizations: the prior becomes the market-implied returns.
-    market_prices : pandas.Series, optional
-        A market index's prices, for the market-implied risk aversion.
-    risk_aversion : float, optional
-        Market risk aversion (default: implied by ``market_prices``, else 1).
-    tau : float
-        Scale of the prior's uncertainty.
-    """
-    assets = list(expected.index)
-    picks, returns, confidences = _views(views, assets)
-    if risk_aversion is None:
-        risk_aversion = (1.0 if market_prices is None else
-                         float(black_litterman.market_implied_risk_aversion(market_prices, frequency, risk_free_rate)))
-    if market_caps is not None:
-        caps = pd.Series(_aligned(market_caps, expected.index, "market_caps"), index=expected.index)
-        prior = black_litterman.market_implied_prior_returns(caps, risk_aversion, covariance, risk_free_rate)
-    else:
-        prior = expected
-    model = BlackLittermanModel(covariance, pi=prior, P=picks, Q=returns, tau=tau, risk_aversion=risk_aversion,
-                                omega="idzorek" if confidences else None, view_confidences=confidences)
-    return model.bl_returns().rename("expected_return"), model.bl_cov()
-
-
-def _views(views: Any, assets: list[str]) -> tuple[np.ndarray, np.ndarray, list[float] | None]:
-    if not views:
-        raise QuantDeskError("Black-Litterman needs views=: {asset: return} or a list of {'weights': ..., 'return': ...}")
-    if isinstance(views, Mapping):
-        views = [{"weights": {asset: 1.0}, "return": value} for asset, value in views.items()]
-    picks, returns, confidences = [], [], []
-    for number, view in enumerate(views, 1):
-        if not isinstance(view, Mapping) or "weights" not in view or "return" not in view:
-            raise QuantDeskError(f"View {number} must be a mapping with 'weights' ({{asset: coefficient}}) and 'return'")
-        unknown = [str(a) for a in view["weights"] if a not in assets]
-        if unknown:
-            raise QuantDeskError(f"View {number} names assets outside the universe: {', '.join(unknown)}")
-        picks.append([float(view["weights"].get(a, 0.0)) for a in assets])
-        returns.append(float(view["return"]))
-        if "confidence" in view:
-            confidences.append(float(view["confidence"]))
-    if confidences and len(confidences) != len(returns):
-        raise QuantDeskError("Give a confidence for every view or for none")
-    return np.array(picks), np.array(returns), confidences or None
 
 
 def efficient_frontier(expected: pd.Series, covariance: pd.DataFrame, constraints: Constraints | None = None,
