@@ -33,11 +33,11 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
-from quantdesk.config.risk import LimitConfig
+from quantdesk.config.risk import UNITS, LimitConfig
 from quantdesk.errors import QuantDeskError
 from quantdesk.risk.limits import LimitBook
 
@@ -106,7 +106,7 @@ class Breach:
         """Return one sentence naming the limit, the value and the threshold."""
         scope = self.scope if self.target is None else f"{self.scope} {self.target}"
         return (f"{self.level} limit {self.limit_id!r} ({self.limit_type}, {scope}): "
-                f"value {_number(self.value)} > threshold {_number(self.threshold)}")  # fmt: skip
+                f"value {_number(self.value)} > threshold {_number(self.threshold)} ({UNITS[self.limit_type]})")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +167,7 @@ class _Compiled:
     """A limit ready to be evaluated: levels as floats, its measure as a function."""
 
     __slots__ = ("limit", "limit_id", "type", "scope", "target", "soft", "hard", "soft_tolerance", "hard_tolerance",
-                 "measure", "window", "factor", "by_sector", "minimum_gross", "times")  # fmt: skip
+                 "lowest", "measure", "window", "factor", "by_sector", "minimum_gross", "times")  # fmt: skip
 
     def __init__(self, limit: LimitConfig, times: deque[float] | None) -> None:
         self.limit = limit
@@ -176,6 +176,7 @@ class _Compiled:
         self.hard = math.inf if limit.hard is None else float(limit.hard)
         self.soft_tolerance = RELATIVE_TOLERANCE * max(1.0, abs(self.soft)) if limit.soft is not None else 0.0
         self.hard_tolerance = RELATIVE_TOLERANCE * max(1.0, abs(self.hard)) if limit.hard is not None else 0.0
+        self.lowest = min(self.soft + self.soft_tolerance, self.hard + self.hard_tolerance)
         self.measure = MEASURES[limit.type]
         self.window = 1.0 if limit.window_seconds is None else float(limit.window_seconds)
         self.factor = 100.0 if limit.unit == "percent" else 10_000.0
@@ -197,6 +198,12 @@ class PreTradeChecker:
         Equity when the trading day started and its running peak (default ``equity``).
     audit : AuditTrail, optional
         Where :meth:`flush_audit` writes the breaches and rejections checks collected.
+
+    Notes
+    -----
+    Not thread-safe: call every method from one thread (the node's event loop), or hold a lock.
+    The sums drift by rounding over millions of updates; :meth:`resync` (e.g. each monitor
+    cycle) recounts them.
 
     Examples
     --------
@@ -227,6 +234,9 @@ class PreTradeChecker:
         self._strategy_gross: dict[str, float] = {}
         self._strategy_net: dict[str, float] = {}
         self._pending: list[AuditRecord] = []
+        self._compiled: list[_Compiled] = []
+        self._scratch = _Effect()
+        self._scratch.checker = self
         self._version = -1
         self._compile()
 
@@ -365,26 +375,30 @@ class PreTradeChecker:
         if self._version != self.book.version:
             self._compile()
         instrument_id, strategy_id = order.instrument_id, order.strategy_id
-        key = (strategy_id, instrument_id)
-        applicable = self._applicable.get(key)
+        by_instrument = self._applicable.get(strategy_id)
+        if by_instrument is None:
+            by_instrument = self._applicable[strategy_id] = {}
+        applicable = by_instrument.get(instrument_id)
         if applicable is None:
-            applicable = self._applicable[key] = self._select(strategy_id, instrument_id)
+            applicable = by_instrument[instrument_id] = self._select(strategy_id, instrument_id)
         effect = self._effect(order)
-        hard: list[Breach] = []
-        soft: list[Breach] = []
+        # The common path allocates nothing: breaches are sorted out only when a level is crossed.
+        crossed = None
         for compiled in applicable[0]:
-            value, worsens = compiled.measure(compiled, effect)
-            if not worsens:
-                continue
-            if value > compiled.hard + compiled.hard_tolerance:
-                hard.append(_breach(compiled, "hard", value, compiled.hard))
-            elif value > compiled.soft + compiled.soft_tolerance:
-                soft.append(_breach(compiled, "soft", value, compiled.soft))
+            value = compiled.measure(compiled, effect)
+            if value > compiled.lowest:
+                if crossed is None:
+                    crossed = []
+                crossed.append((compiled, value))
+        if crossed is None:
+            for compiled in applicable[1]:
+                compiled.times.append(effect.timestamp)
+            return ACCEPTED
+        hard = [_breach(c, "hard", v, c.hard) for c, v in crossed if v > c.hard + c.hard_tolerance]
+        soft = [_breach(c, "soft", v, c.soft) for c, v in crossed if v <= c.hard + c.hard_tolerance]
         if not hard:
             for compiled in applicable[1]:
                 compiled.times.append(effect.timestamp)
-        if not hard and not soft:
-            return ACCEPTED
         breaches = (*hard, *soft)
         decision = Decision("reject" if hard else "warn", breaches, "; ".join(b.describe() for b in breaches))
         if self.audit is not None:
@@ -407,13 +421,14 @@ class PreTradeChecker:
         """Take the book's active limits and sector map (one snapshot) and index the limits by scope."""
         version = self.book.version
         config = self.book.config
-        previous = {c.limit_id: c.times for c in getattr(self, "_compiled", ())}
+        previous = {c.limit_id: c.times for c in self._compiled}
         self._compiled = [_Compiled(limit, previous.get(limit.limit_id)) for limit in config.limits]
         self._sectors = dict(config.instrument_sectors)
         self._by_scope: dict[tuple[str, str | None], list[_Compiled]] = {}
         for compiled in self._compiled:
             self._by_scope.setdefault((compiled.scope, compiled.target), []).append(compiled)
-        self._applicable: dict[tuple[str, str], tuple[tuple[_Compiled, ...], tuple[_Compiled, ...]]] = {}
+        # strategy -> instrument -> (limits that apply, the order-rate ones among them)
+        self._applicable: dict[str, dict[str, tuple[tuple[_Compiled, ...], tuple[_Compiled, ...]]]] = {}
         self._version = version
         self.resync()  # sector sums follow the (possibly new) sector map
 
@@ -431,8 +446,8 @@ class PreTradeChecker:
         signed = _signed(order.side, order.quantity)
         price = _positive(order.market_price, f"market price of {order.instrument_id}")
         instrument_id, strategy_id = order.instrument_id, order.strategy_id
-        effect = _Effect()
-        effect.checker = self
+        # One scratch object reused by every check: no allocation for the collector to chase.
+        effect = self._scratch
         effect.order = order
         effect.quantity = abs(signed)
         effect.price = price
@@ -502,49 +517,49 @@ def _breach(compiled: _Compiled, level: str, value: float, threshold: float) -> 
     return Breach(compiled.limit_id, compiled.type, compiled.scope, compiled.target, level, value, threshold)
 
 
-# --- measures: (value after the order, whether the order makes it worse) --------------------
+# --- measures: the value after the order, or NOT_WORSE when the order does not make it worse ---
+# (a float, not a tuple: no allocation per limit and check)
+
+NOT_WORSE = -math.inf
 
 
-def _order_quantity(limit: _Compiled, effect: _Effect) -> tuple[float, bool]:
-    return effect.quantity, True
+def _order_quantity(limit: _Compiled, effect: _Effect) -> float:
+    return effect.quantity
 
 
-def _order_notional(limit: _Compiled, effect: _Effect) -> tuple[float, bool]:
-    return effect.notional, True
+def _order_notional(limit: _Compiled, effect: _Effect) -> float:
+    return effect.notional
 
 
-def _price_collar(limit: _Compiled, effect: _Effect) -> tuple[float, bool]:
+def _price_collar(limit: _Compiled, effect: _Effect) -> float:
     limit_price = effect.order.limit_price
     if limit_price is None:
-        return 0.0, False
-    return abs(limit_price - effect.price) / effect.price * limit.factor, True
+        return NOT_WORSE
+    return abs(limit_price - effect.price) / effect.price * limit.factor
 
 
-def _position(limit: _Compiled, effect: _Effect) -> tuple[float, bool]:
+def _position(limit: _Compiled, effect: _Effect) -> float:
     if limit.scope == "strategy":
         before, after = abs(effect.strategy_position_before), abs(effect.strategy_position_after)
     else:
         before, after = abs(effect.position_before), abs(effect.position_after)
-    return after, after > before
+    return after if after > before else NOT_WORSE
 
 
-def _gross(limit: _Compiled, effect: _Effect) -> tuple[float, float]:
+def _gross_exposure(limit: _Compiled, effect: _Effect) -> float:
     scope = limit.scope
     if scope == "global":
-        return effect.gross_before, effect.gross_after
-    if scope == "strategy":
-        return effect.strategy_gross_before, effect.strategy_gross_after
-    if scope == "instrument":
-        return abs(effect.exposure_before), abs(effect.exposure_after)
-    return effect.sector_gross_before, effect.sector_gross_after
+        before, after = effect.gross_before, effect.gross_after
+    elif scope == "strategy":
+        before, after = effect.strategy_gross_before, effect.strategy_gross_after
+    elif scope == "instrument":
+        before, after = abs(effect.exposure_before), abs(effect.exposure_after)
+    else:
+        before, after = effect.sector_gross_before, effect.sector_gross_after
+    return after if after > before else NOT_WORSE
 
 
-def _gross_exposure(limit: _Compiled, effect: _Effect) -> tuple[float, bool]:
-    before, after = _gross(limit, effect)
-    return after, after > before
-
-
-def _net_exposure(limit: _Compiled, effect: _Effect) -> tuple[float, bool]:
+def _net_exposure(limit: _Compiled, effect: _Effect) -> float:
     scope = limit.scope
     if scope == "global":
         before, after = effect.net_before, effect.net_after
@@ -554,54 +569,55 @@ def _net_exposure(limit: _Compiled, effect: _Effect) -> tuple[float, bool]:
         before, after = effect.exposure_before, effect.exposure_after
     else:
         before, after = effect.sector_net_before, effect.sector_net_after
-    return abs(after), abs(after) > abs(before)
+    return abs(after) if abs(after) > abs(before) else NOT_WORSE
 
 
-def _leverage(limit: _Compiled, effect: _Effect) -> tuple[float, bool]:
-    before, after = _gross(limit, effect)
-    equity = effect.checker.equity
-    return _ratio(after, equity), after > before
+def _leverage(limit: _Compiled, effect: _Effect) -> float:
+    gross = _gross_exposure(limit, effect)
+    return NOT_WORSE if gross == NOT_WORSE else _ratio(gross, effect.checker.equity)
 
 
-def _concentration(limit: _Compiled, effect: _Effect) -> tuple[float, bool]:
+def _concentration(limit: _Compiled, effect: _Effect) -> float:
     if effect.gross_after <= limit.minimum_gross:
-        return 0.0, False
+        return NOT_WORSE
     if limit.by_sector:
         before, after = effect.sector_gross_before, effect.sector_gross_after
     else:
         before, after = abs(effect.exposure_before), abs(effect.exposure_after)
     share_after = after / effect.gross_after
     share_before = before / effect.gross_before if effect.gross_before > 0 else 0.0
-    return share_after, share_after > share_before
+    return share_after if share_after > share_before else NOT_WORSE
 
 
-def _daily_loss(limit: _Compiled, effect: _Effect) -> tuple[float, bool]:
+def _daily_loss(limit: _Compiled, effect: _Effect) -> float:
     checker = effect.checker
-    return checker.day_start_equity - checker.equity, effect.increases
+    return checker.day_start_equity - checker.equity if effect.increases else NOT_WORSE
 
 
-def _drawdown(limit: _Compiled, effect: _Effect) -> tuple[float, bool]:
+def _drawdown(limit: _Compiled, effect: _Effect) -> float:
     checker = effect.checker
     peak = checker.peak_equity
-    return (peak - checker.equity) / peak if peak > 0 else 0.0, effect.increases
+    if not effect.increases:
+        return NOT_WORSE
+    return (peak - checker.equity) / peak if peak > 0 else 0.0
 
 
-def _value_at_risk(limit: _Compiled, effect: _Effect) -> tuple[float, bool]:
-    return effect.checker.value_at_risk, effect.increases
+def _value_at_risk(limit: _Compiled, effect: _Effect) -> float:
+    return effect.checker.value_at_risk if effect.increases else NOT_WORSE
 
 
-def _expected_shortfall(limit: _Compiled, effect: _Effect) -> tuple[float, bool]:
-    return effect.checker.expected_shortfall, effect.increases
+def _expected_shortfall(limit: _Compiled, effect: _Effect) -> float:
+    return effect.checker.expected_shortfall if effect.increases else NOT_WORSE
 
 
-def _order_rate(limit: _Compiled, effect: _Effect) -> tuple[float, bool]:
+def _order_rate(limit: _Compiled, effect: _Effect) -> float:
     times, start = limit.times, effect.timestamp - limit.window
     while times and times[0] <= start:
         times.popleft()
-    return float(len(times) + 1), True
+    return float(len(times) + 1)
 
 
-MEASURES: dict[str, Callable[[_Compiled, _Effect], tuple[float, bool]]] = {
+MEASURES: dict[str, Callable[[_Compiled, _Effect], float]] = {
     "order_quantity": _order_quantity,
     "order_notional": _order_notional,
     "position": _position,
