@@ -175,7 +175,8 @@ def hit_rate(returns: pd.Series) -> float:
 def profit_factor(returns: pd.Series) -> float:
     """Return the sum of gains over the absolute sum of losses.
 
-    Works on returns or on P&L amounts alike. ``inf`` with gains and no losses, NaN with neither.
+    Works on any dated amounts alike (returns or daily P&L). ``inf`` with gains and no losses, NaN
+    with neither.
     """
     values = return_series(returns).to_numpy()
     gains, losses = values[values > 0].sum(), -values[values < 0].sum()
@@ -228,7 +229,7 @@ def summary(
     periods: int = TRADING_DAYS,
     confidence: float = 0.95,
 ) -> pd.Series:
-    """Return every statistic of this module for ``returns`` in one Series.
+    """Return this module's statistics of ``returns``, with historical VaR and ES, in one Series.
 
     Parameters
     ----------
