@@ -199,6 +199,15 @@ class PreTradeChecker:
     audit : AuditTrail, optional
         Where :meth:`flush_audit` writes the breaches and rejections checks collected.
 
+    Attributes
+    ----------
+    equity, day_start_equity, peak_equity : float
+        Set through :meth:`set_equity` and :meth:`start_day`.
+    value_at_risk, expected_shortfall : float
+        The book's latest, set through :meth:`set_risk` (0 until then).
+    gross, net : float
+        The book's gross and net exposure, kept current by :meth:`on_fill` and :meth:`on_price`.
+
     Notes
     -----
     Not thread-safe: call every method from one thread (the node's event loop), or hold a lock.
