@@ -315,6 +315,7 @@ def test_unreachable_targets_say_what_is_reachable(mu, cov) -> None:
     (lambda mu, cov: optimize(mu, cov, constraints=Constraints(weight_bounds={"TSLA": (0, 1)})), "outside the universe: TSLA"),
     (lambda mu, cov: optimize(mu, cov, "hrp", Constraints(turnover_limit=0.1)), "takes no constraints (got turnover_limit)"),
     (lambda mu, cov: optimize(mu, cov, "black_litterman", views={"TSLA": 0.1}), "outside the universe: TSLA"),
+    (lambda mu, cov: optimize(mu, cov * np.outer(mu.index != "GE", mu.index != "GE"), "risk_parity"), "GE have none (zero variance)"),
 ])
 def test_bad_input_is_one_clear_message(mu, cov, call, words) -> None:
     with pytest.raises(QuantDeskError) as raised:

@@ -1,10 +1,12 @@
-"""Optimize portfolio weights: mean-variance over PyPortfolioOpt, risk parity, HRP, Black-Litterman, multi-objective.
+"""Optimize portfolio weights: one entry point over mean-variance, multi-objective, HRP, risk parity and Black-Litterman.
 
 Mean-variance problems are PyPortfolioOpt ``EfficientFrontier`` problems with the constraint
 groups of :mod:`quantdesk.portfolio.constraints` added, solved by CLARABEL (PyPortfolioOpt's
 default OSQP failed max Sharpe at 500 assets on this stack; CLARABEL solved it). When a problem
 has no solution, the constraint groups are tried again without each in turn until the smallest
-set that still cannot hold together remains, and that set is named to the user.
+set that still cannot hold together remains, and that set is named to the user. HRP and risk
+parity live in :mod:`quantdesk.portfolio.risk_budgeting`, the Black-Litterman posterior in
+:mod:`quantdesk.portfolio.views`.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ def hierarchical_risk_parity(covariance: pd.DataFrame, returns: pd.DataFrame | N
     # that scipy 1.18 removed, so HRPOpt fails here whatever the input; this uses scipy's public API only.
     if linkage not in LINKAGES:
         raise QuantDeskError(f"Unknown linkage {linkage!r}: use one of {', '.join(LINKAGES)}")
+    _require_risk(covariance, "Hierarchical risk parity")
     if returns is not None:
         correlation, covariance = returns.corr(), returns.cov()
     else:
@@ -63,6 +64,13 @@ def hierarchical_risk_parity(covariance: pd.DataFrame, returns: pd.DataFrame | N
     return pd.Series(weights, index=covariance.index)
 
 
+def _require_risk(covariance: pd.DataFrame, method: str) -> None:
+    riskless = [str(a) for a, variance in zip(covariance.index, np.diag(covariance.to_numpy())) if not variance > 0]
+    if riskless:
+        raise QuantDeskError(f"{method} weighs assets by their risk, and {', '.join(riskless)} have none (zero variance): "
+                             "leave them out of the universe")
+
+
 def _cluster_variance(matrix: np.ndarray, members: list[int]) -> float:
     block = matrix[np.ix_(members, members)]
     inverse_variance = 1.0 / np.diag(block)
@@ -77,6 +85,7 @@ def equal_risk_contribution(covariance: pd.DataFrame, risk_budget: Mapping[str, 
     Solves the convex problem ``min 1/2 y'Sy - sum b_i log y_i`` (Spinu, 2013), whose optimum has
     ``y_i (S y)_i = b_i``, and rescales ``y`` to sum to one.
     """
+    _require_risk(covariance, "Risk parity")
     assets = covariance.index
     if risk_budget is None:
         budget = np.full(len(assets), 1.0 / len(assets))
@@ -89,10 +98,11 @@ def equal_risk_contribution(covariance: pd.DataFrame, risk_budget: Mapping[str, 
     problem = cp.Problem(cp.Minimize(0.5 * cp.quad_form(y, cp.psd_wrap(covariance.to_numpy())) - budget @ cp.log(y)))
     try:
         problem.solve(solver=solver)
+        solved = problem.status in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE)
     except cp.error.SolverError:
-        problem.status = "solver error"
-    if problem.status not in (cp.OPTIMAL, cp.OPTIMAL_INACCURATE):
-        raise QuantDeskError("Risk parity found no solution: check that the covariance has a positive variance for every asset")
+        solved = False
+    if not solved:
+        raise QuantDeskError("Risk parity found no solution: check the covariance (try the ledoit_wolf risk model)")
     # Interior-point solvers stop at a relative gap near 1e-8, leaving contributions unequal in the fifth digit;
     # Newton steps on the optimality condition S y = b / y (the problem is strictly convex) make them equal.
     matrix, solution = covariance.to_numpy(), np.maximum(y.value, 1e-12)
