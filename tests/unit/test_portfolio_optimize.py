@@ -58,13 +58,13 @@ def test_expected_returns_are_pypfopt_estimators(prices: pd.DataFrame) -> None:
                                    pypfopt_returns.capm_return(prices, market_prices=spy), check_names=False)
 
 
-@pytest.mark.parametrize(("method", "direct"), [
-    ("sample", lambda p: pypfopt_risk.sample_cov(p)),
-    ("exponential", lambda p: pypfopt_risk.exp_cov(p, span=60)),
-    ("ledoit_wolf", lambda p: pypfopt_risk.CovarianceShrinkage(p).ledoit_wolf()),
+@pytest.mark.parametrize(("method", "options", "direct"), [
+    ("sample", {}, lambda p: pypfopt_risk.sample_cov(p)),
+    ("exponential", {"span": 60}, lambda p: pypfopt_risk.exp_cov(p, span=60)),
+    ("ledoit_wolf", {}, lambda p: pypfopt_risk.CovarianceShrinkage(p).ledoit_wolf()),
+    ("ledoit_wolf", {"shrinkage_target": "single_factor"}, lambda p: pypfopt_risk.CovarianceShrinkage(p).ledoit_wolf("single_factor")),
 ])
-def test_risk_models_are_pypfopt_estimators(prices: pd.DataFrame, method: str, direct) -> None:
-    options = {"span": 60} if method == "exponential" else {}
+def test_risk_models_are_pypfopt_estimators(prices: pd.DataFrame, method: str, options: dict, direct) -> None:
     ours = risk_model(prices, method, **options)
     np.testing.assert_allclose(ours.to_numpy(), direct(prices).to_numpy(), rtol=1e-9, atol=1e-12)
     assert np.linalg.eigvalsh(ours.to_numpy()).min() >= -1e-12
@@ -98,6 +98,22 @@ def test_a_covariance_with_a_negative_eigenvalue_is_made_positive_semidefinite(c
     fixed = positive_semidefinite(broken)
     values[0] = 0.0  # clipping the negative eigenvalue keeps the eigenvectors
     np.testing.assert_allclose(fixed.to_numpy(), vectors @ np.diag(values) @ vectors.T, atol=1e-12)
+
+
+@pytest.mark.parametrize(("call", "words"), [
+    (lambda p: expected_returns(p, "median"), "Unknown expected-returns method 'median'"),
+    (lambda p: risk_model(p, "garch"), "Unknown risk model 'garch'"),
+    (lambda p: risk_model(p.iloc[:0]), "No prices"),
+    (lambda p: risk_model(p.assign(GE=np.nan)), "Assets GE have fewer than 2 prices"),
+    (lambda p: expected_returns(p.assign(GE=-1.0)), "Assets GE have prices at or below zero"),
+    (lambda p: risk_model(p, "factor_model"), "needs exactly one of factor_returns="),
+    (lambda p: risk_model(p, "exponential", spam=3), "Unknown option(s) spam for risk model 'exponential': it takes span"),
+    (lambda p: risk_model(p, "ledoit_wolf", shrinkage_target="zero"), "Unknown shrinkage_target 'zero'"),
+])
+def test_bad_estimator_input_is_one_clear_message(prices, call, words) -> None:
+    with pytest.raises(QuantDeskError) as raised:
+        call(prices)
+    assert words in str(raised.value)
 
 
 # Methods against PyPortfolioOpt ----------------------------------------------------------------

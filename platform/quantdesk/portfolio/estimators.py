@@ -21,6 +21,18 @@ from quantdesk.errors import QuantDeskError
 
 RETURN_METHODS = {"mean_historical": "mean_historical_return", "ema_historical": "ema_historical_return", "capm": "capm_return"}
 RISK_METHODS = ("sample", "exponential", "ledoit_wolf", "factor_model")
+# The options each estimator takes: PyPortfolioOpt swallows unknown keyword arguments silently, so a typo would
+# otherwise change nothing without a word.
+OPTIONS = {
+    "mean_historical": ("compounding", "log_returns"),
+    "ema_historical": ("span", "compounding", "log_returns"),
+    "capm": ("market_prices", "risk_free_rate", "compounding", "log_returns"),
+    "sample": ("log_returns",),
+    "exponential": ("span", "log_returns"),
+    "ledoit_wolf": ("shrinkage_target",),
+    "factor_model": ("factor_returns", "factor_run", "horizon", "factors"),
+}
+SHRINKAGE_TARGETS = ("constant_variance", "single_factor", "constant_correlation")
 # Eigenvalues this far below zero (relative to the largest) are rounding, not a broken estimate.
 PSD_TOLERANCE = 1e-12
 
@@ -62,14 +74,19 @@ def expected_returns(prices: pd.DataFrame, method: str = "mean_historical", freq
     """
     if method not in RETURN_METHODS:
         raise QuantDeskError(f"Unknown expected-returns method {method!r}: use one of {', '.join(RETURN_METHODS)}")
+    _check_options(method, options, "expected returns")
     prices = check_prices(prices)
     if method == "capm" and options.get("market_prices") is not None:
         options["market_prices"] = _market_frame(options["market_prices"])
-    try:
-        estimate = pypfopt_returns.return_model(prices, method=RETURN_METHODS[method], frequency=frequency, **options)
-    except TypeError as error:
-        raise QuantDeskError(f"Bad option for expected returns {method!r}: {error}") from None
+    estimate = pypfopt_returns.return_model(prices, method=RETURN_METHODS[method], frequency=frequency, **options)
     return estimate.rename("expected_return")
+
+
+def _check_options(method: str, options: dict[str, Any], what: str) -> None:
+    unknown = [name for name in options if name not in OPTIONS[method]]
+    if unknown:
+        raise QuantDeskError(f"Unknown option(s) {', '.join(unknown)} for {what} {method!r}: it takes "
+                             f"{', '.join(OPTIONS[method])}")
 
 
 def _market_frame(market_prices: pd.Series | pd.DataFrame) -> pd.DataFrame:
@@ -101,19 +118,19 @@ def risk_model(prices: pd.DataFrame, method: str = "ledoit_wolf", frequency: int
     """
     if method not in RISK_METHODS:
         raise QuantDeskError(f"Unknown risk model {method!r}: use one of {', '.join(RISK_METHODS)}")
+    _check_options(method, options, "risk model")
     prices = check_prices(prices)
-    try:
-        if method == "sample":
-            matrix = pypfopt_risk.sample_cov(prices, frequency=frequency, **options)
-        elif method == "exponential":
-            matrix = pypfopt_risk.exp_cov(prices, frequency=frequency, **options)
-        elif method == "ledoit_wolf":
-            target = options.pop("shrinkage_target", "constant_variance")
-            matrix = pypfopt_risk.CovarianceShrinkage(prices, frequency=frequency, **options).ledoit_wolf(target)
-        else:
-            matrix = _factor_model(prices, frequency, **options)
-    except (TypeError, NotImplementedError) as error:
-        raise QuantDeskError(f"Bad option for risk model {method!r}: {error}") from None
+    if method == "sample":
+        matrix = pypfopt_risk.sample_cov(prices, frequency=frequency, **options)
+    elif method == "exponential":
+        matrix = pypfopt_risk.exp_cov(prices, frequency=frequency, **options)
+    elif method == "ledoit_wolf":
+        target = options.get("shrinkage_target", "constant_variance")
+        if target not in SHRINKAGE_TARGETS:
+            raise QuantDeskError(f"Unknown shrinkage_target {target!r}: use one of {', '.join(SHRINKAGE_TARGETS)}")
+        matrix = pypfopt_risk.CovarianceShrinkage(prices, frequency=frequency).ledoit_wolf(target)
+    else:
+        matrix = _factor_model(prices, frequency, **options)
     return positive_semidefinite(matrix)
 
 
