@@ -4,5 +4,6 @@ from quantdesk.ui.dashboards.backtests import BacktestDashboard
 from quantdesk.ui.dashboards.factors import FactorDashboard
 from quantdesk.ui.dashboards.live import LiveDashboard
 from quantdesk.ui.dashboards.performance import PerformanceDashboard
+from quantdesk.ui.dashboards.portfolio import PortfolioDashboard
 
-__all__ = ["BacktestDashboard", "FactorDashboard", "LiveDashboard", "PerformanceDashboard"]
+__all__ = ["BacktestDashboard", "FactorDashboard", "LiveDashboard", "PerformanceDashboard", "PortfolioDashboard"]
