@@ -3,6 +3,7 @@
 from quantdesk.config.risk import LIMIT_TYPES, SCOPES, UNITS, LimitConfig, RiskLimitsConfig
 from quantdesk.risk.audit import AUDIT_KINDS, AuditRecord, AuditTrail, read_export
 from quantdesk.risk.checks import BookSummary, Breach, Decision, Order, PreTradeChecker
+from quantdesk.risk.dynamic import DynamicLimits, DynamicLimitsConfig, DynamicRuleConfig, LimitAdjustment
 from quantdesk.risk.limits import Authorize, LimitBook
 from quantdesk.risk.measures import (
     GarchForecast, RiskEstimate, ScenarioMatrix, garch_forecast, garch_var, historical_var, monte_carlo_var,
@@ -19,4 +20,5 @@ __all__ = [
     "CoverageTest", "GarchForecast", "RiskEstimate", "ScenarioMatrix", "TrafficLight", "VarBacktest", "backtest_var",
     "conditional_coverage_test", "garch_forecast", "garch_var", "historical_var", "independence_test", "kupiec_test",
     "monte_carlo_var", "parametric_var", "rolling_var", "traffic_light",
+    "DynamicLimits", "DynamicLimitsConfig", "DynamicRuleConfig", "LimitAdjustment",
 ]  # fmt: skip
