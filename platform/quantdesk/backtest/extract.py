@@ -13,13 +13,13 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 from nautilus_trader.model.enums import OrderSide
-from nautilus_trader.model.events import OrderFilled
+from nautilus_trader.model.events import OrderDenied, OrderFilled, OrderRejected
 from nautilus_trader.model.orders import Order
 from nautilus_trader.model.position import Position
 
 ORDER_COLUMNS = [
     "client_order_id", "instrument_id", "side", "type", "quantity", "filled_qty", "avg_px",
-    "status", "time_in_force", "ts_init", "ts_last",
+    "status", "time_in_force", "ts_init", "ts_last", "reason",
 ]
 FILL_COLUMNS = ["ts_event", "instrument_id", "side", "quantity", "price", "commission", "client_order_id", "trade_id"]
 POSITION_COLUMNS = [
@@ -33,7 +33,10 @@ def _times(nanoseconds: list[int]) -> pd.DatetimeIndex:
 
 
 def orders_table(orders: Iterable[Order]) -> pd.DataFrame:
-    """Return one row per order: ids, side, type, quantities, average fill price, status, times."""
+    """Return one row per order: ids, side, type, quantities, average fill price, status, times.
+
+    ``reason`` says why a denied (pre-trade risk) or rejected (venue) order did not trade; it is empty otherwise.
+    """
     orders = sorted(orders, key=lambda o: (o.ts_init, o.client_order_id.value))
     frame = pd.DataFrame(
         {
@@ -48,10 +51,16 @@ def orders_table(orders: Iterable[Order]) -> pd.DataFrame:
             "time_in_force": [o.tif_string() for o in orders],
             "ts_init": _times([o.ts_init for o in orders]),
             "ts_last": _times([o.ts_last for o in orders]),
+            "reason": [_refusal(o) for o in orders],
         },
         columns=ORDER_COLUMNS,
     )
     return frame
+
+
+def _refusal(order: Order) -> str:
+    event = order.last_event
+    return event.reason if isinstance(event, (OrderDenied, OrderRejected)) else ""
 
 
 def fills_table(orders: Iterable[Order]) -> pd.DataFrame:

@@ -130,15 +130,21 @@ def build_run_config(spec: BacktestSpec, root: Path, log_level: str | None = Non
     )
 
 
-def _run_engine(node: BacktestNode, run_config: BacktestRunConfig):
+def _run_engine(node: BacktestNode, run_config: BacktestRunConfig, spec: BacktestSpec):
     """Build the node's engine, load its data and run it; return the engine.
 
     This is ``BacktestNode.run`` without its ``get_result()``, which unpickles every NETTING
-    position snapshot to count them and is not used here.
+    position snapshot to count them and is not used here. With ``spec.risk_limits`` every
+    order passes the same pre-trade gate as in a live node.
     """
     node.build()
     engine = node.get_engine(run_config.id)
     skip_trade_recording(engine)
+    if spec.risk_limits is not None:
+        from quantdesk.risk import LimitBook, PreTradeChecker, install_gate  # only runs with limits pay for the import
+
+        book = LimitBook(spec.risk_limits, [*spec.risk_limits.instrument_sectors, *spec.instrument_ids])
+        install_gate(engine.kernel, PreTradeChecker(book, equity=spec.starting_capital))
     for data_config in run_config.data:
         engine.add_data(BacktestNode.load_data_config(data_config).data, sort=False)
     engine.sort_data()
@@ -192,7 +198,7 @@ def run_backtest(
     node = BacktestNode(configs=[run_config])
     try:
         try:
-            engine = _run_engine(node, run_config)
+            engine = _run_engine(node, run_config, spec)
         except QuantDeskError:
             raise
         except Exception as error:

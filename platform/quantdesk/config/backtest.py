@@ -11,6 +11,7 @@ from nautilus_trader.model.data import BarSpecification
 
 from quantdesk.config.dates import utc_bound
 from quantdesk.config.files import convert, read_mapping
+from quantdesk.config.risk import RiskLimitsConfig
 from quantdesk.errors import QuantDeskError
 
 ACCOUNT_TYPES = ("CASH", "MARGIN")
@@ -44,6 +45,10 @@ class BacktestSpec(NautilusConfig, frozen=True):
         ``CASH`` (no borrowing, no shorting) or ``MARGIN``.
     oms_type : str
         ``NETTING`` (one position per instrument) or ``HEDGING``.
+    risk_limits : RiskLimitsConfig, optional
+        Pre-trade limits every order of the run must pass, as live (:mod:`quantdesk.risk.gate`);
+        a spec file may give the path of a limits file instead. The limits themselves, not the
+        path, are part of the spec, so editing the file makes a new run id.
     """
 
     strategy: str
@@ -56,6 +61,7 @@ class BacktestSpec(NautilusConfig, frozen=True):
     currency: str = "USD"
     account_type: str = "CASH"
     oms_type: str = "NETTING"
+    risk_limits: RiskLimitsConfig | None = None
 
     def __hash__(self) -> int:
         return hash(self.id)
@@ -96,6 +102,8 @@ class BacktestSpec(NautilusConfig, frozen=True):
             raise QuantDeskError("instrument_ids is empty: name at least one instrument, e.g. AAPL.XNAS")
         _ = self.venue
         self.period()
+        if self.risk_limits is not None:
+            self.risk_limits.check([*self.risk_limits.instrument_sectors, *self.instrument_ids])
         try:
             BarSpecification.from_str(self.bar_spec)
         except ValueError:
@@ -105,11 +113,17 @@ class BacktestSpec(NautilusConfig, frozen=True):
         return self
 
     @classmethod
-    def from_mapping(cls, mapping: dict[str, Any], source: str = "spec") -> BacktestSpec:
-        """Build a spec from plain data (parsed JSON/YAML), naming any bad field."""
+    def from_mapping(cls, mapping: dict[str, Any], source: str = "spec", folder: str | Path = ".") -> BacktestSpec:
+        """Build a spec from plain data (parsed JSON/YAML), naming any bad field.
+
+        A ``risk_limits`` string is a limits file, relative to ``folder``.
+        """
+        limits = mapping.get("risk_limits")
+        if isinstance(limits, (str, Path)):
+            mapping = {**mapping, "risk_limits": RiskLimitsConfig.load(Path(folder) / limits).json_primitives()}
         return convert(mapping, cls, f"backtest {source}").check()
 
     @classmethod
     def load(cls, path: str | Path) -> BacktestSpec:
-        """Read a spec from a ``.json``, ``.yaml`` or ``.yml`` file."""
-        return cls.from_mapping(read_mapping(path), source=f"spec {str(path)!r}")
+        """Read a spec from a ``.json``, ``.yaml`` or ``.yml`` file (a limits file it names is read beside it)."""
+        return cls.from_mapping(read_mapping(path), source=f"spec {str(path)!r}", folder=Path(path).parent)

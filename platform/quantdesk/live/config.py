@@ -107,6 +107,10 @@ class NodeConfig(NautilusConfig, frozen=True):
     max_notional_per_order : dict[str, float]
         Instrument id -> largest notional one order may have (Nautilus risk engine; it checks
         notional on CASH accounts only, so the config refuses it with MARGIN).
+    risk_limits : str, optional
+        Limits file (format in :mod:`quantdesk.config.risk`) every order of the node must pass
+        before it reaches Nautilus's risk engine (:mod:`quantdesk.risk.gate`); breaches and
+        rejections go to the audit trail. None: Nautilus's own checks only.
     catalog : str, optional
         Catalog root for the replay and the trade history; the configured one when None.
     redis_url : str, optional
@@ -129,6 +133,7 @@ class NodeConfig(NautilusConfig, frozen=True):
     strategies: list[dict[str, Any]] = []
     max_order_submit_rate: str = "100/00:00:01"
     max_notional_per_order: dict[str, float] = {}
+    risk_limits: str | None = None
     catalog: str | None = None
     redis_url: str | None = None
     stream_key: str = "nautilus-streams"

@@ -17,7 +17,9 @@ import sys
 import threading
 import time
 from concurrent.futures import Future
+import dataclasses
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -155,6 +157,13 @@ class LiveNode:
             from quantdesk.streaming import check_redis
 
             check_redis(self.redis_url)
+        self.limits = None
+        if self.config.risk_limits:
+            from quantdesk.risk import AuditTrail, LimitBook
+
+            # The audit trail lives in the store beside the node's catalog, as its trade history does.
+            store = dataclasses.replace(settings(), catalog_path=Path(self.catalog)).store_location
+            self.limits = LimitBook.load(self.config.risk_limits, self.config.instrument_ids, audit=AuditTrail(store))
 
     def start(self, timeout: float = START_TIMEOUT) -> LiveNode:
         """Build and start the node on its own thread; return once it runs.
@@ -207,6 +216,7 @@ class LiveNode:
                 node = TradingNode(config=self._node_config(), loop=loop)
             self._register_factories(node)
             node.build()
+            self._install_risk_gate(node)
             self._entry = OrderEntry()
             node.trader.add_strategy(self._entry)
             for strategy in self._strategies():
@@ -224,6 +234,21 @@ class LiveNode:
                 if not loop.is_closed():
                     loop.close()
             self._state = "failed" if self._state == "failed" else "stopped"
+
+    def _install_risk_gate(self, node: TradingNode) -> None:
+        """Put the limits file's checks in front of Nautilus's risk engine; write their audit records each second."""
+        self.risk_gate = None
+        if self.limits is None:
+            return
+        from quantdesk.risk import PreTradeChecker, install_gate
+
+        equity = sum(float(balance.split()[0]) for balance in self.config.starting_balances)
+        checker = PreTradeChecker(self.limits, equity=equity, audit=self.limits.audit)
+        self.risk_gate = install_gate(node.kernel, checker)
+        # The audit write takes milliseconds: on a timer of the node's own loop, never in an order's path.
+        node.kernel.clock.set_timer(
+            "quantdesk-risk-audit", pd.Timedelta(seconds=1), callback=lambda _event: checker.flush_audit()
+        )
 
     async def _run_node(self, node: TradingNode) -> None:
         run = asyncio.ensure_future(node.run_async())

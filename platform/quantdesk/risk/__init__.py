@@ -4,6 +4,7 @@ from quantdesk.config.risk import LIMIT_TYPES, SCOPES, UNITS, LimitConfig, RiskL
 from quantdesk.risk.audit import AUDIT_KINDS, AuditRecord, AuditTrail, read_export
 from quantdesk.risk.checks import BookSummary, Breach, Decision, Order, PreTradeChecker
 from quantdesk.risk.dynamic import DynamicLimits, DynamicLimitsConfig, DynamicRuleConfig, LimitAdjustment
+from quantdesk.risk.gate import RiskGate, install_gate
 from quantdesk.risk.limits import Authorize, LimitBook
 from quantdesk.risk.measures import (
     GarchForecast, RiskEstimate, ScenarioMatrix, garch_forecast, garch_var, historical_var, monte_carlo_var,
@@ -16,7 +17,8 @@ from quantdesk.risk.var_backtest import (
 
 __all__ = [
     "AUDIT_KINDS", "LIMIT_TYPES", "SCOPES", "UNITS", "AuditRecord", "AuditTrail", "Authorize", "BookSummary", "Breach",
-    "Decision", "LimitBook", "LimitConfig", "Order", "PreTradeChecker", "RiskLimitsConfig", "read_export",
+    "Decision", "LimitBook", "LimitConfig", "Order", "PreTradeChecker", "RiskGate", "RiskLimitsConfig", "install_gate",
+    "read_export",
     "CoverageTest", "GarchForecast", "RiskEstimate", "ScenarioMatrix", "TrafficLight", "VarBacktest", "backtest_var",
     "conditional_coverage_test", "garch_forecast", "garch_var", "historical_var", "independence_test", "kupiec_test",
     "monte_carlo_var", "parametric_var", "rolling_var", "traffic_light",

@@ -1,0 +1,177 @@
+"""Put the platform's pre-trade checks in front of Nautilus's own risk engine, in live nodes and backtests alike.
+
+Every order command in a Nautilus kernel, from any strategy, the order-entry form, the order
+emulator or an execution algorithm, is sent to the message-bus endpoint ``RiskEngine.execute``.
+:func:`install_gate` registers a :class:`RiskGate` at that endpoint instead, and the gate hands
+each command on to the kernel's risk engine once the :class:`PreTradeChecker` accepts it. A
+rejected order is denied through the risk engine's own ``OrderDenied`` path, so strategies,
+the event bridge, the trade history and backtest results see the platform's reason
+(the limit, the value and the threshold) exactly where they see Nautilus's own denials.
+
+The gate keeps the checker's book current from the kernel's fill and account events; prices
+come from the kernel's cache when an order is checked (the latest quote mid, else the last
+trade or bar close), so quotes cost nothing on the way in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Callable
+
+from nautilus_trader.common.component import MessageBus
+from nautilus_trader.model.enums import OrderSide, PriceType
+from nautilus_trader.execution.messages import SubmitOrder, SubmitOrderList
+from nautilus_trader.model.events import AccountState, OrderFilled
+from nautilus_trader.model.identifiers import InstrumentId
+
+from quantdesk.risk.checks import Decision, Order, PreTradeChecker
+
+ENDPOINT = "RiskEngine.execute"
+# Checks before an order has any price to be marked at are refused rather than waved through.
+NO_PRICE = "no market price for {instrument} yet and the order has no limit price: the risk limits cannot be checked"
+
+
+class RiskGate:
+    """The message-bus endpoint that checks each new order against the platform's limits.
+
+    Build it with :func:`install_gate`. ``decisions`` counts accepted, warned and rejected orders;
+    ``last_rejection`` keeps the most recent reason for health displays.
+
+    Parameters
+    ----------
+    checker : PreTradeChecker
+        The limits and the book they are measured on.
+    kernel : nautilus_trader.system.kernel.NautilusKernel
+        The kernel of a ``TradingNode`` or ``BacktestEngine``.
+    on_decision : callable, optional
+        Called with ``(order, decision)`` for every warned or rejected order (alerts).
+    """
+
+    def __init__(self, checker: PreTradeChecker, kernel, on_decision: Callable[[Order, Decision], None] | None = None
+                 ) -> None:
+        self.checker = checker
+        self.decisions = {"accept": 0, "warn": 0, "reject": 0}
+        self.last_rejection: str | None = None
+        self._on_decision = on_decision
+        self._engine = kernel.risk_engine
+        self._cache = kernel.cache
+        self._clock = kernel.clock
+        self._portfolio = kernel.portfolio
+        self._msgbus: MessageBus = kernel.msgbus
+        self._day: dt.date | None = None
+
+    def execute(self, command) -> None:
+        """Check a new order (or every order of a list); pass accepted commands on to Nautilus's risk engine."""
+        if isinstance(command, SubmitOrder):
+            reason = self._rejection(command.order)
+            if reason is not None:
+                self._engine._deny_order(command.order, reason)
+                return
+        elif isinstance(command, SubmitOrderList):
+            for order in command.order_list.orders:
+                reason = self._rejection(order)
+                if reason is not None:
+                    self._engine._deny_order_list(command.order_list, f"{order.client_order_id}: {reason}")
+                    return
+        self._engine.execute(command)
+
+    def _rejection(self, order) -> str | None:
+        """Return why ``order`` may not go, or None."""
+        instrument_id = order.instrument_id
+        limit_price = float(order.price) if order.has_price else None
+        market = self._market_price(instrument_id)
+        if market is None:
+            market = limit_price
+        if market is None:
+            self.decisions["reject"] += 1
+            self.last_rejection = NO_PRICE.format(instrument=instrument_id)
+            return self.last_rejection
+        now = self._clock.timestamp()
+        self._roll_day(now)
+        request = Order(
+            instrument_id.value, order.strategy_id.value, "BUY" if order.side == OrderSide.BUY else "SELL",
+            float(order.quantity), market, limit_price, now,
+        )  # fmt: skip
+        decision = self.checker.check(request)
+        self.decisions[decision.action] += 1
+        if decision.action != "accept" and self._on_decision is not None:
+            self._on_decision(request, decision)
+        if decision.action == "reject":
+            self.last_rejection = decision.reason
+            return decision.reason
+        return None
+
+    def _market_price(self, instrument_id: InstrumentId) -> float | None:
+        for price_type in (PriceType.MID, PriceType.LAST):
+            price = self._cache.price(instrument_id, price_type)
+            if price is not None and float(price) > 0:
+                return float(price)
+        return None
+
+    def _roll_day(self, now: float) -> None:
+        # Daily loss counts from the first check of each UTC day (the simulated day in a backtest).
+        day = dt.datetime.fromtimestamp(now, dt.UTC).date()
+        if day != self._day:
+            if self._day is not None:
+                self.checker.start_day()
+            self._day = day
+
+    def on_event(self, event) -> None:
+        """Keep the checker's book current: positions from fills, equity from account states."""
+        if isinstance(event, OrderFilled):
+            self.checker.on_fill(
+                event.instrument_id.value, event.strategy_id.value, "BUY" if event.order_side == OrderSide.BUY else "SELL",
+                float(event.last_qty), float(event.last_px),
+            )  # fmt: skip
+        elif isinstance(event, AccountState):
+            self.refresh_equity(event)
+
+    def refresh_equity(self, state: AccountState | None = None) -> float:
+        """Set the checker's equity to the account's balance plus what its positions are worth now; return it.
+
+        A cash account paid for its positions, so their market value is added back; a margin
+        account's balance holds realized P&L only, so the open positions' unrealized P&L is added.
+        """
+        if state is None:
+            accounts = self._cache.accounts()
+            if not accounts:
+                return self.checker.equity
+            account = accounts[0]
+            balances, venue, is_cash = account.balances_total(), account.id.get_issuer(), account.is_cash_account
+        else:
+            balances = {balance.currency: balance.total for balance in state.balances}
+            venue, is_cash = state.account_id.get_issuer(), state.account_type.name == "CASH"
+        cash = sum(float(money) for money in balances.values())
+        if is_cash:
+            equity = cash + self.checker.net
+        else:
+            unrealized = self._portfolio.unrealized_pnls(_venue(venue)) or {}
+            equity = cash + sum(float(money) for money in unrealized.values())
+        if math.isfinite(equity):
+            self.checker.set_equity(equity)
+        return self.checker.equity
+
+
+def _venue(name: str):
+    from nautilus_trader.model.identifiers import Venue
+
+    return Venue(name)
+
+
+def install_gate(kernel, checker: PreTradeChecker,
+                 on_decision: Callable[[Order, Decision], None] | None = None) -> RiskGate:
+    """Register a :class:`RiskGate` at ``RiskEngine.execute`` of a built kernel and feed it the kernel's events.
+
+    Call it after the node or engine is built and before it runs.
+
+    Returns
+    -------
+    RiskGate
+    """
+    gate = RiskGate(checker, kernel, on_decision)
+    kernel.msgbus.deregister(ENDPOINT, kernel.risk_engine.execute)
+    kernel.msgbus.register(ENDPOINT, gate.execute)
+    kernel.msgbus.subscribe("events.order.*", gate.on_event)
+    kernel.msgbus.subscribe("events.account.*", gate.on_event)
+    return gate
