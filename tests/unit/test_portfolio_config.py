@@ -47,6 +47,9 @@ def test_config_round_trips_through_json_and_yaml(tmp_path: Path) -> None:
     ({"universe": UNIVERSE, "method": "black_litterman"}, "needs views"),
     ({"universe": UNIVERSE + ["AAPL.XNAS"]}, "names AAPL.XNAS more than once"),
     ({"universe": UNIVERSE, "start": "2020-13-45"}, "2020-13-45"),
+    ({"universe": UNIVERSE, "gross_limit": 1.6}, "gross_limit applies to long-short portfolios"),
+    ({"universe": UNIVERSE, "asset_bounds": {"IBM.XNYS": [-0.1, 0.2]}}, "Weight bounds (-0.1, 0.2) for IBM.XNYS"),
+    ({"universe": UNIVERSE, "weight_bounds": [0.5, 0.2]}, "Weight bounds (0.5, 0.2) for every asset"),
 ])
 def test_bad_configs_name_the_bad_value(mapping, words) -> None:
     with pytest.raises(QuantDeskError) as raised:

@@ -138,6 +138,14 @@ class PortfolioConfig(NautilusConfig, frozen=True):
             raise QuantDeskError("method black_litterman needs views, e.g. [{'weights': {'AAPL.XNAS': 1}, 'return': 0.1}]")
         if self.risk_method == "factor_model" and "factor_run" not in self.risk_options:
             raise QuantDeskError("risk_method factor_model needs risk_options.factor_run: the folder of a stored factor run")
+        if self.gross_limit is not None and self.long_only:
+            raise QuantDeskError("gross_limit applies to long-short portfolios: set long_only to false or drop gross_limit")
+        if not self.net_exposure > 0:
+            raise QuantDeskError(f"net_exposure={self.net_exposure}: give a positive net exposure (1 is fully invested)")
+        for asset, (lower, upper) in [("every asset", self.weight_bounds or (0.0, 1.0)), *self.asset_bounds.items()]:
+            if lower > upper or (self.long_only and lower < 0):
+                raise QuantDeskError(f"Weight bounds ({lower:g}, {upper:g}) for {asset}: give lower <= upper"
+                                     + (", and no negative lower bound in a long-only portfolio" if self.long_only else ""))
         for name in ("asset_bounds", "sectors", "current_weights", "scores", "market_caps", "risk_budget"):
             outside = [a for a in getattr(self, name) if a not in self.universe]
             if outside:
