@@ -368,22 +368,26 @@ def _solve_shared(shared: tuple[_Resampler, dict[str, Any]], seeds: Sequence[np.
 
 def _solve_batch(resampler: _Resampler, work: dict[str, Any], seeds: Sequence[np.random.SeedSequence]) -> list[np.ndarray | None]:
     """Return each resample's weights (rank x asset for frontiers, asset for a method), None where unsolvable."""
+    from threadpoolctl import threadpool_limits
+
     from quantdesk.portfolio.optimize import efficient_frontier, optimize
 
     outcomes: list[np.ndarray | None] = []
-    for seed in seeds:
-        expected, covariance = resampler.estimates(seed)
-        try:
-            if work["kind"] == "frontier":
-                frontier = efficient_frontier(expected, covariance, work["constraints"], points=work["points"])
-                if len(frontier) != work["points"]:
-                    raise QuantDeskError("frontier has fewer points than asked")
-                outcomes.append(frontier[resampler.assets].to_numpy(dtype=float))
-            else:
-                allocation = optimize(expected, covariance, work["method"], work["constraints"], **work["options"])
-                outcomes.append(allocation.weights.reindex(resampler.assets).to_numpy(dtype=float))
-        except QuantDeskError:
-            outcomes.append(None)  # e.g. no feasible max-Sharpe portfolio when every resampled return is negative
+    # Dask starts workers with single-threaded BLAS; a multi-threaded BLAS sums covariances in
+    # another order (differences of 1e-17 that grow to 1e-11 in the weights). One thread here
+    # too makes every resample bit-identical wherever it runs.
+    with threadpool_limits(limits=1):
+        for seed in seeds:
+            expected, covariance = resampler.estimates(seed)
+            try:
+                if work["kind"] == "frontier":
+                    frontier = efficient_frontier(expected, covariance, work["constraints"], points=work["points"])
+                    outcomes.append(frontier[resampler.assets].to_numpy(dtype=float))
+                else:
+                    allocation = optimize(expected, covariance, work["method"], work["constraints"], **work["options"])
+                    outcomes.append(allocation.weights.reindex(resampler.assets).to_numpy(dtype=float))
+            except QuantDeskError:
+                outcomes.append(None)  # e.g. no feasible max-Sharpe portfolio when every resampled return is negative
     return outcomes
 
 
