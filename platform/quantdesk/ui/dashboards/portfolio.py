@@ -249,7 +249,7 @@ class PortfolioDashboard(pn.viewable.Viewer):
             charts.append(pn.pane.HoloViews(sector_chart(allocation.sector_weights(config.sectors)),
                                             sizing_mode="stretch_width"))
         table = pn.widgets.Tabulator(self.weights_frame(), show_index=False, disabled=True, theme="simple",
-                                     layout="fit_data_stretch", sizing_mode="stretch_width", name="weights")
+                                     layout="fit_data_stretch", sizing_mode="stretch_width", label="weights")
         return pn.Column(heading, pn.Row(*charts, sizing_mode="stretch_width"), table, sizing_mode="stretch_width")
 
     @param.depends("result", "frontier")
@@ -299,7 +299,7 @@ class PortfolioDashboard(pn.viewable.Viewer):
             f"capital {plan.capital:,.0f}: {len(plan.trades)} trades, turnover {plan.turnover:.1%}, "
             f"cash after {plan.cash_after:,.2f}", sizing_mode="stretch_width")
         trades = pn.widgets.Tabulator(plan.trades.round(2), show_index=False, disabled=True, theme="simple",
-                                      layout="fit_data_stretch", sizing_mode="stretch_width", name="trades")
+                                      layout="fit_data_stretch", sizing_mode="stretch_width", label="trades")
         holdings = pn.widgets.Tabulator(plan.holdings.reset_index().round(4), show_index=False, disabled=True,
                                         theme="simple", layout="fit_data_stretch", sizing_mode="stretch_width")
         return pn.Column(heading, "#### Trades", trades, "#### Holdings", holdings, sizing_mode="stretch_width")
