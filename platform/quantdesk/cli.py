@@ -218,6 +218,36 @@ def _factors_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _portfolio_optimize(args: argparse.Namespace) -> int:
+    from quantdesk.config.portfolio import PortfolioConfig
+    from quantdesk.portfolio.allocation import allocate_shares
+    from quantdesk.portfolio.run import load_bars, run_portfolio
+
+    config = PortfolioConfig.load(args.spec)
+    allocation = run_portfolio(config, catalog=args.catalog)
+    report: dict = {"config_id": config.id, "method": allocation.method, "expected_return": allocation.expected_return,
+                    "volatility": allocation.volatility, "sharpe": allocation.sharpe,
+                    "weights": allocation.weights.to_dict(), "risk_contribution": allocation.risk_contribution.to_dict()}
+    shares = None
+    if config.capital is not None:
+        close = load_bars(config.universe, config.start, config.end, config.bar_spec, args.catalog)[0]
+        shares = allocate_shares(allocation, close.ffill().iloc[-1], config.capital)
+        report["allocation"] = {"shares": shares.shares.to_dict(), "prices": shares.prices.to_dict(),
+                                "leftover_cash": shares.leftover_cash, "method": shares.method}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(f"portfolio {config.id[:12]} ({allocation.method}): expected return {allocation.expected_return:.2%}, "
+          f"volatility {allocation.volatility:.2%}, Sharpe {allocation.sharpe:.2f}")
+    table = allocation.weights.to_frame("weight").join(allocation.risk_contribution)
+    if shares is not None:
+        table = table.join(shares.table()[["shares", "price", "value"]])
+    print(table.to_string(float_format=lambda v: f"{v:,.4f}"))
+    if shares is not None:
+        print(f"capital {config.capital:,.2f}, leftover cash {shares.leftover_cash:,.2f} ({shares.method} allocation)")
+    return 0
+
+
 def _node_run(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -301,6 +331,13 @@ def parser() -> argparse.ArgumentParser:
     factor_run = with_catalog(factors.add_parser("run", help="compute and store a factor run file on Dask (resumes when rerun)"))
     factor_run.add_argument("spec", help="path of the factor run config (.json or .yaml)")
     factor_run.set_defaults(handler=_factors_run)
+
+    portfolio = commands.add_parser("portfolio", help="portfolio optimization").add_subparsers(dest="action", required=True)
+    optimize = with_catalog(portfolio.add_parser(
+        "optimize", help="optimize a portfolio config file; with capital, allocate whole shares at the latest closes"))
+    optimize.add_argument("spec", help="path of the portfolio config (.json or .yaml)")
+    optimize.add_argument("--json", action="store_true", help="print the result as JSON")
+    optimize.set_defaults(handler=_portfolio_optimize)
 
     jobs = commands.add_parser("jobs", help="scheduled report notebooks").add_subparsers(dest="action", required=True)
     job_run = with_catalog(jobs.add_parser("run", help="execute notebooks/reports/NAME.ipynb with papermill"))
