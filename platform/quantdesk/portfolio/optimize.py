@@ -131,18 +131,17 @@ def optimize(expected: pd.Series, covariance: pd.DataFrame, method: str = "max_s
             weights = equal_risk_contribution(covariance, options.pop("risk_budget", None), solver)
         _no_options_left(options, method)
         return allocation(weights, method, expected, covariance, risk_free_rate)
+    problem = method
     if method == "black_litterman":
-        then = options.pop("then", "max_sharpe")
-        if then not in MEAN_VARIANCE:
-            raise QuantDeskError(f"then={then!r}: Black-Litterman feeds a mean-variance method, one of {', '.join(MEAN_VARIANCE)}")
+        problem = options.pop("then", "max_sharpe")
+        if problem not in MEAN_VARIANCE:
+            raise QuantDeskError(f"then={problem!r}: Black-Litterman feeds a mean-variance method, one of "
+                                 f"{', '.join(MEAN_VARIANCE)}")
         keys = ("views", "market_caps", "market_prices", "risk_aversion", "tau", "frequency")
         expected, covariance = black_litterman_inputs(expected, covariance, risk_free_rate=risk_free_rate,
                                                       **{k: options.pop(k) for k in keys if k in options})
-        weights = mean_variance(then, expected, covariance, prepare(constraints, list(expected.index)), target_return,
-                                target_volatility, risk_free_rate, solver, options)
-    else:
-        weights = mean_variance(method, expected, covariance, prepare(constraints, list(expected.index)), target_return,
-                                target_volatility, risk_free_rate, solver, options)
+    weights = mean_variance(problem, expected, covariance, prepare(constraints, list(expected.index)), target_return,
+                            target_volatility, risk_free_rate, solver, options)
     return allocation(weights, method, expected, covariance, risk_free_rate)
 
 
