@@ -107,3 +107,52 @@ def test_a_live_node_denies_an_order_over_a_limit_with_the_reason_and_audits_it(
             time.sleep(0.2)
     record = AuditTrail(f"sqlite:///{catalog / 'quantdesk.sqlite'}").records(kind="rejection").iloc[0]
     assert record["limit_id"] == "aapl-notional"
+
+
+def test_a_loss_over_its_hard_level_flattens_and_halts_the_node_until_a_risk_officer_resets(tmp_path: Path) -> None:
+    catalog = sample_catalog(tmp_path / "catalog")
+    limits = tmp_path / "limits.yaml"
+    # Buying at the ask marks the position at the mid at once: any trade loses half a spread, over 0.01 USD.
+    limits.write_text("limits:\n  - {limit_id: day-loss, type: daily_loss, hard: 0.01}\n")
+    config = NodeConfig(name="risk-monitor-test", replay=ReplayConfig(instrument_ids=[AAPL], speed=3000.0),
+                        catalog=str(catalog), risk_limits=str(limits), risk_interval=0.2, record_trades=False)
+    snapshots: list[dict] = []
+    from quantdesk.streaming import hub
+
+    subscription = hub("risk-monitor-test").subscribe(snapshots.extend, window=0.02, kinds=["RiskSnapshot"])
+    try:
+        with LiveNode(config) as node:
+            deadline = time.monotonic() + 30
+            while node.last_quote(AAPL) is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            order = node.submit_order(OrderRequest(AAPL, "BUY", 100))
+            assert node.wait_for_order(order, until=("FILLED", "DENIED"))["status"] == "FILLED"
+            deadline = time.monotonic() + 30
+            while not (snapshots and snapshots[-1]["state"] == "halted"):
+                assert time.monotonic() < deadline, snapshots[-1:] or "no snapshot"
+                time.sleep(0.1)
+            halted = snapshots[-1]
+            assert halted["breaker_tripped"] and halted["breaker_reason"].startswith("day-loss (daily_loss)")
+            assert node.positions().empty or (node.positions()["quantity"] == 0).all()  # flattened
+            denied = node.submit_order(OrderRequest(AAPL, "BUY", 1))
+            status = node.wait_for_order(denied, until=("FILLED", "DENIED"))
+            assert status["status"] == "DENIED", status
+            assert status["reason"].startswith("Trading is halted: the circuit breaker tripped on day-loss"), status
+            # The hook that would ask the platform's roles: only the risk officer may reset.
+            node.risk_monitor.breaker.authorize = lambda actor, action, limit: actor == "risk.officer"
+            with pytest.raises(QuantDeskError, match="'trader' may not reset the circuit breaker"):
+                node.reset_circuit_breaker("trader")
+            node.limits.set_limit(LimitConfig(limit_id="day-loss", type="daily_loss", hard=1_000_000.0),
+                                  actor="risk.officer")
+            node.reset_circuit_breaker("risk.officer", note="limit raised")
+            again = node.submit_order(OrderRequest(AAPL, "BUY", 1))
+            assert node.wait_for_order(again, until=("FILLED", "DENIED"))["status"] == "FILLED"
+    finally:
+        hub("risk-monitor-test").unsubscribe(subscription)
+    trail = AuditTrail(f"sqlite:///{catalog / 'quantdesk.sqlite'}").records()
+    halt = trail[(trail["kind"] == "escalation") & (trail["actor"] == "risk-monitor")]
+    assert halt["limit_id"].iloc[0] == "day-loss"
+    assert trail.loc[trail["kind"] == "limit_change", "actor"].tolist() == ["risk.officer"]
+    reset = trail[trail["kind"] == "reset"]
+    assert reset["actor"].tolist() == ["risk.officer"] and reset["details"].iloc[0]["note"] == "limit raised"
+    assert trail.index[trail["kind"] == "reset"][0] > halt.index[0]  # in the order they happened

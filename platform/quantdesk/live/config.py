@@ -111,6 +111,9 @@ class NodeConfig(NautilusConfig, frozen=True):
         Limits file (format in :mod:`quantdesk.config.risk`) every order of the node must pass
         before it reaches Nautilus's risk engine (:mod:`quantdesk.risk.gate`); breaches and
         rejections go to the audit trail. None: Nautilus's own checks only.
+    risk_interval : float
+        Seconds between risk monitor cycles (with ``risk_limits``): exposures, P&L, drawdown,
+        VaR/ES and limit utilization, alerts and escalation (:mod:`quantdesk.risk.monitor`).
     catalog : str, optional
         Catalog root for the replay and the trade history; the configured one when None.
     redis_url : str, optional
@@ -134,6 +137,7 @@ class NodeConfig(NautilusConfig, frozen=True):
     max_order_submit_rate: str = "100/00:00:01"
     max_notional_per_order: dict[str, float] = {}
     risk_limits: str | None = None
+    risk_interval: float = 5.0
     catalog: str | None = None
     redis_url: str | None = None
     stream_key: str = "nautilus-streams"
@@ -168,6 +172,8 @@ class NodeConfig(NautilusConfig, frozen=True):
                 f"max_notional_per_order is set with a {self.account_type} account: Nautilus's risk engine checks "
                 "notional on CASH accounts only, so the limit would be silently ignored; use account_type: CASH"
             )
+        if not self.risk_interval > 0:
+            raise QuantDeskError(f"risk_interval={self.risk_interval}: give the seconds between risk monitor cycles, e.g. 5")
         if self.execution == "sandbox" and self.data != "replay":
             raise QuantDeskError("Sandbox execution fills against replayed quotes: use data: replay, or execution: ib")
         if self.data == "replay":

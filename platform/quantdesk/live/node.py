@@ -41,6 +41,7 @@ from quantdesk.streaming.hub import hub
 SWITCH_INTERVAL = 0.001  # seconds a thread may keep the GIL while the node waits for it
 START_TIMEOUT = 60.0
 STOP_TIMEOUT = 30.0
+RISK_HISTORY_DAYS = 2520  # daily returns VaR/ES of the book are measured over (ten years)
 # Without data for this many bar intervals (at least this many seconds) a running node is degraded.
 STALE_BARS, STALE_SECONDS = 10, 5.0
 
@@ -138,6 +139,7 @@ class LiveNode:
         self._redis_writer = None
         self._redis_subscription = None
         self._known_instruments: dict[str, Any] = {}
+        self.risk_gate = self.risk_monitor = None
         self._preflight()
 
     # ------------------------------------------------------------------ lifecycle
@@ -236,19 +238,59 @@ class LiveNode:
             self._state = "failed" if self._state == "failed" else "stopped"
 
     def _install_risk_gate(self, node: TradingNode) -> None:
-        """Put the limits file's checks in front of Nautilus's risk engine; write their audit records each second."""
-        self.risk_gate = None
+        """Put the limits file's checks in front of Nautilus's risk engine and start the risk monitor's cycles."""
+        self.risk_gate = self.risk_monitor = None
         if self.limits is None:
             return
-        from quantdesk.risk import PreTradeChecker, install_gate
+        from quantdesk.risk import CircuitBreaker, NautilusControls, PreTradeChecker, RiskMonitor, install_gate
 
         equity = sum(float(balance.split()[0]) for balance in self.config.starting_balances)
         checker = PreTradeChecker(self.limits, equity=equity, audit=self.limits.audit)
         self.risk_gate = install_gate(node.kernel, checker)
-        # The audit write takes milliseconds: on a timer of the node's own loop, never in an order's path.
-        node.kernel.clock.set_timer(
-            "quantdesk-risk-audit", pd.Timedelta(seconds=1), callback=lambda _event: checker.flush_audit()
-        )
+        controls = NautilusControls(node.kernel)
+        self.risk_monitor = RiskMonitor(checker, scenarios=self._risk_scenarios(), controls=controls,
+                                        breaker=CircuitBreaker(self.limits.audit, self.limits.authorize))
+        self.risk_gate.breaker = self.risk_monitor.breaker
+        events = hub(self.hub_name)
+
+        def cycle(_event) -> None:
+            # On the node's own loop, like every check: the checker is never touched by two threads.
+            controls.mark(checker)
+            self.risk_gate.refresh_equity()
+            snapshot = self.risk_monitor.cycle()
+            checker.flush_audit()  # the audit write takes milliseconds: here, never in an order's path
+            events.publish(snapshot.as_event(), urgent=bool(snapshot.alerts))
+
+        node.kernel.clock.set_timer("quantdesk-risk-monitor", pd.Timedelta(seconds=self.config.risk_interval),
+                                    callback=cycle)
+
+    def _risk_scenarios(self):
+        """Return the daily returns of the node's instruments in the catalog for VaR/ES (None when there are none)."""
+        from quantdesk.catalog.columns import read_bar_columns
+        from quantdesk.catalog.store import bar_files
+        from quantdesk.risk import ScenarioMatrix
+
+        closes = {}
+        for instrument_id in self.config.instrument_ids:
+            files = bar_files(Path(self.catalog), f"{instrument_id}-1-DAY-LAST-EXTERNAL")
+            if files:
+                closes[instrument_id] = read_bar_columns(files, columns=("close",))["close"]
+        if not closes:
+            return None
+        returns = pd.DataFrame(closes).sort_index().pct_change().iloc[1:].tail(RISK_HISTORY_DAYS)
+        return ScenarioMatrix(returns)
+
+    def reset_circuit_breaker(self, actor: str, note: str = "") -> None:
+        """Reset the risk monitor's tripped circuit breaker (audited) so trading may resume.
+
+        Raises
+        ------
+        QuantDeskError
+            When the node has no risk limits, the breaker is not tripped, or ``actor`` may not reset it.
+        """
+        if self.risk_monitor is None:
+            raise QuantDeskError(f"Node {self.config.name!r} runs without risk limits: there is no circuit breaker")
+        self.call(self.risk_monitor.reset, actor, note)
 
     async def _run_node(self, node: TradingNode) -> None:
         run = asyncio.ensure_future(node.run_async())

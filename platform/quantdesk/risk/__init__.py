@@ -4,7 +4,10 @@ from quantdesk.config.risk import LIMIT_TYPES, SCOPES, UNITS, LimitConfig, RiskL
 from quantdesk.risk.audit import AUDIT_KINDS, AuditRecord, AuditTrail, read_export
 from quantdesk.risk.checks import BookSummary, Breach, Decision, Order, PreTradeChecker
 from quantdesk.risk.dynamic import DynamicLimits, DynamicLimitsConfig, DynamicRuleConfig, LimitAdjustment
-from quantdesk.risk.gate import RiskGate, install_gate
+from quantdesk.risk.gate import NautilusControls, RiskGate, install_gate, market_price
+from quantdesk.risk.monitor import (
+    Alert, CircuitBreaker, EscalationPolicy, LimitStatus, MonitorSnapshot, RiskMonitor, TradingControls, book_value,
+)  # fmt: skip
 from quantdesk.risk.limits import Authorize, LimitBook
 from quantdesk.risk.measures import (
     GarchForecast, RiskEstimate, ScenarioMatrix, garch_forecast, garch_var, historical_var, monte_carlo_var,
@@ -17,7 +20,8 @@ from quantdesk.risk.var_backtest import (
 
 __all__ = [
     "AUDIT_KINDS", "LIMIT_TYPES", "SCOPES", "UNITS", "AuditRecord", "AuditTrail", "Authorize", "BookSummary", "Breach",
-    "Decision", "LimitBook", "LimitConfig", "Order", "PreTradeChecker", "RiskGate", "RiskLimitsConfig", "install_gate",
+    "Decision", "Alert", "CircuitBreaker", "EscalationPolicy", "LimitStatus", "MonitorSnapshot", "NautilusControls",
+    "RiskMonitor", "TradingControls", "book_value", "market_price", "LimitBook", "LimitConfig", "Order", "PreTradeChecker", "RiskGate", "RiskLimitsConfig", "install_gate",
     "read_export",
     "CoverageTest", "GarchForecast", "RiskEstimate", "ScenarioMatrix", "TrafficLight", "VarBacktest", "backtest_var",
     "conditional_coverage_test", "garch_forecast", "garch_var", "historical_var", "independence_test", "kupiec_test",

@@ -106,7 +106,7 @@ class Breach:
         """Return one sentence naming the limit, the value and the threshold."""
         scope = self.scope if self.target is None else f"{self.scope} {self.target}"
         return (f"{self.level} limit {self.limit_id!r} ({self.limit_type}, {scope}): "
-                f"value {_number(self.value)} > threshold {_number(self.threshold)} ({UNITS[self.limit_type]})")  # fmt: skip
+                f"value {readable_number(self.value)} > threshold {readable_number(self.threshold)} ({UNITS[self.limit_type]})")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -357,6 +357,10 @@ class PreTradeChecker:
             self.peak_equity, self.value_at_risk, self.expected_shortfall, len(self._positions),
             dict(self._sector_gross), dict(self._sector_net), dict(self._strategy_gross),
         )  # fmt: skip
+
+    def position(self, instrument_id: str) -> float:
+        """Return the book's net quantity of ``instrument_id`` (0 when flat)."""
+        return self._positions.get(instrument_id, 0.0)
 
     def positions(self) -> pd.DataFrame:
         """Return one row per open position: instrument, strategy, quantity, price, exposure, sector."""
@@ -672,7 +676,8 @@ def _ratio(numerator: float, denominator: float) -> float:
     return math.inf if numerator > 0 else 0.0
 
 
-def _number(value: float) -> str:
+def readable_number(value: float) -> str:
+    """Return ``value`` with thousands separators and up to ten significant digits (50,302.26; 0.05)."""
     return format(value, ",.10g") if math.isfinite(value) else str(value)
 
 

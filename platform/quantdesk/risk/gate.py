@@ -20,7 +20,7 @@ import math
 from collections.abc import Callable
 
 from nautilus_trader.common.component import MessageBus
-from nautilus_trader.model.enums import OrderSide, PriceType
+from nautilus_trader.model.enums import OrderSide, PriceType, TradingState
 from nautilus_trader.execution.messages import SubmitOrder, SubmitOrderList
 from nautilus_trader.model.events import AccountState, OrderFilled
 from nautilus_trader.model.identifiers import InstrumentId
@@ -60,6 +60,7 @@ class RiskGate:
         self._portfolio = kernel.portfolio
         self._msgbus: MessageBus = kernel.msgbus
         self._day: dt.date | None = None
+        self.breaker = None  # the risk monitor's CircuitBreaker, when one watches this book
 
     def execute(self, command) -> None:
         """Check a new order (or every order of a list); pass accepted commands on to Nautilus's risk engine."""
@@ -80,7 +81,7 @@ class RiskGate:
         """Return why ``order`` may not go, or None."""
         instrument_id = order.instrument_id
         limit_price = float(order.price) if order.has_price else None
-        market = self._market_price(instrument_id)
+        market = market_price(self._cache, instrument_id)
         if market is None:
             market = limit_price
         if market is None:
@@ -89,10 +90,17 @@ class RiskGate:
             return self.last_rejection
         now = self._clock.timestamp()
         self._roll_day(now)
-        request = Order(
-            instrument_id.value, order.strategy_id.value, "BUY" if order.side == OrderSide.BUY else "SELL",
-            float(order.quantity), market, limit_price, now,
-        )  # fmt: skip
+        side = "BUY" if order.side == OrderSide.BUY else "SELL"
+        if self.breaker is not None and self.breaker.tripped:
+            held = self.checker.position(instrument_id.value)
+            change = float(order.quantity) if side == "BUY" else -float(order.quantity)
+            if abs(held + change) > abs(held) or held * (held + change) < 0:  # only closing orders go while halted
+                self.decisions["reject"] += 1
+                self.last_rejection = (f"Trading is halted: the circuit breaker tripped on {self.breaker.reason}; "
+                                       "a risk officer must reset it")
+                return self.last_rejection
+        request = Order(instrument_id.value, order.strategy_id.value, side, float(order.quantity), market,
+                        limit_price, now)
         decision = self.checker.check(request)
         self.decisions[decision.action] += 1
         if decision.action != "accept" and self._on_decision is not None:
@@ -100,13 +108,6 @@ class RiskGate:
         if decision.action == "reject":
             self.last_rejection = decision.reason
             return decision.reason
-        return None
-
-    def _market_price(self, instrument_id: InstrumentId) -> float | None:
-        for price_type in (PriceType.MID, PriceType.LAST):
-            price = self._cache.price(instrument_id, price_type)
-            if price is not None and float(price) > 0:
-                return float(price)
         return None
 
     def _roll_day(self, now: float) -> None:
@@ -153,6 +154,15 @@ class RiskGate:
         return self.checker.equity
 
 
+def market_price(cache, instrument_id: InstrumentId) -> float | None:
+    """Return the latest quote mid, else the last trade or bar close, of ``instrument_id`` in a Nautilus cache."""
+    for price_type in (PriceType.MID, PriceType.LAST):
+        price = cache.price(instrument_id, price_type)
+        if price is not None and float(price) > 0:
+            return float(price)
+    return None
+
+
 def _venue(name: str):
     from nautilus_trader.model.identifiers import Venue
 
@@ -175,3 +185,32 @@ def install_gate(kernel, checker: PreTradeChecker,
     kernel.msgbus.subscribe("events.order.*", gate.on_event)
     kernel.msgbus.subscribe("events.account.*", gate.on_event)
     return gate
+
+
+class NautilusControls:
+    """The monitor's escalation levers on a Nautilus kernel: its trading state, and closing every position."""
+
+    def __init__(self, kernel) -> None:
+        self._kernel = kernel
+
+    def set_state(self, state: str) -> None:
+        """Set Nautilus's trading state: ``active``, ``reducing`` (reduce-only) or ``halted`` (every order denied)."""
+        self._kernel.risk_engine.set_trading_state(TradingState[state.upper()])
+
+    def flatten(self) -> int:
+        """Have each open position's strategy close it at the market; return how many closing orders were sent."""
+        strategies = {strategy.id: strategy for strategy in self._kernel.trader.strategies()}
+        sent = 0
+        for position in self._kernel.cache.positions_open():
+            strategy = strategies.get(position.strategy_id)
+            if strategy is not None:
+                strategy.close_position(position)
+                sent += 1
+        return sent
+
+    def mark(self, checker: PreTradeChecker) -> None:
+        """Mark every instrument the checker holds at the cache's latest price."""
+        for instrument_id in checker.positions()["instrument_id"].unique():
+            price = market_price(self._kernel.cache, InstrumentId.from_str(instrument_id))
+            if price is not None:
+                checker.on_price(instrument_id, price)
