@@ -6,7 +6,8 @@ from quantdesk.risk.checks import BookSummary, Breach, Decision, Order, PreTrade
 from quantdesk.risk.dynamic import DynamicLimits, DynamicLimitsConfig, DynamicRuleConfig, LimitAdjustment
 from quantdesk.risk.gate import NautilusControls, RiskGate, install_gate, market_price
 from quantdesk.risk.monitor import (
-    Alert, CircuitBreaker, EscalationPolicy, LimitStatus, MonitorSnapshot, RiskMonitor, TradingControls, book_value,
+    Alert, BookMeasures, CircuitBreaker, EscalationPolicy, LimitStatus, MonitorSnapshot, RiskMonitor, TradingControls,
+    book_value,
 )  # fmt: skip
 from quantdesk.risk.limits import Authorize, LimitBook
 from quantdesk.risk.measures import (
@@ -20,7 +21,7 @@ from quantdesk.risk.var_backtest import (
 
 __all__ = [
     "AUDIT_KINDS", "LIMIT_TYPES", "SCOPES", "UNITS", "AuditRecord", "AuditTrail", "Authorize", "BookSummary", "Breach",
-    "Decision", "Alert", "CircuitBreaker", "EscalationPolicy", "LimitStatus", "MonitorSnapshot", "NautilusControls",
+    "Decision", "Alert", "BookMeasures", "CircuitBreaker", "EscalationPolicy", "LimitStatus", "MonitorSnapshot", "NautilusControls",
     "RiskMonitor", "TradingControls", "book_value", "market_price", "LimitBook", "LimitConfig", "Order", "PreTradeChecker", "RiskGate", "RiskLimitsConfig", "install_gate",
     "read_export",
     "CoverageTest", "GarchForecast", "RiskEstimate", "ScenarioMatrix", "TrafficLight", "VarBacktest", "backtest_var",

@@ -244,10 +244,11 @@ class RiskMonitor:
         elif self.scenarios is not None:
             var = es = 0.0
             checker.set_risk(0.0, 0.0)
-        summary = checker.summary()
+        measures = BookMeasures(checker, positions)
+        summary = measures.summary
         statuses = tuple(
             status for limit in checker.book.limits
-            if (status := _status(limit, book_value(limit, checker, positions, var, es))) is not None
+            if (status := _status(limit, measures.value(limit, var, es))) is not None
         )  # fmt: skip
         alerts = self._escalate(statuses, ts_event)
         exposures = _exposures(positions)
@@ -309,57 +310,95 @@ class RiskMonitor:
                 self.controls.set_state(state)
 
 
-def book_value(limit: LimitConfig, checker: PreTradeChecker, positions: pd.DataFrame, var: float | None,
-               es: float | None) -> float | None:
-    """Return what ``limit`` measures on the book as it stands (None for order limits, or VaR without scenarios).
+class BookMeasures:
+    """The book's aggregates by instrument, sector and strategy, computed once per cycle; each limit is then a lookup.
 
     For a scope that covers several instruments, a per-instrument measure (position,
-    concentration by instrument) is the largest over them.
+    concentration by instrument) is the largest over them. A strategy's exposures are over
+    its own positions, as the pre-trade checker keeps them; other scopes net the instrument.
     """
-    kind = limit.type
-    if kind in ORDER_TYPES:
-        return None
-    summary = checker.summary()
-    if kind == "daily_loss":
-        return max(0.0, summary.day_start_equity - summary.equity)
-    if kind == "drawdown":
-        return max(0.0, _ratio(summary.peak_equity - summary.equity, summary.peak_equity))
-    if kind == "var":
-        return var
-    if kind == "expected_shortfall":
-        return es
-    sectors = checker.book.config.instrument_sectors
-    rows = positions
-    if limit.scope == "strategy":
-        rows = rows[rows["strategy_id"] == limit.target]
-    elif limit.scope == "instrument":
-        rows = rows[rows["instrument_id"] == limit.target]
-    elif limit.scope == "sector":
-        rows = rows[rows["instrument_id"].map(sectors) == limit.target]
-    if rows.empty:
-        return 0.0
-    quantity = rows.groupby("instrument_id")["quantity"].sum()
-    exposure = rows.groupby("instrument_id")["exposure"].sum()
-    # A strategy's gross is over its own positions (as the checker keeps it); elsewhere over net instrument exposure.
-    gross = rows["exposure"].abs().sum() if limit.scope == "strategy" else exposure.abs().sum()
-    if kind == "position":
-        return float(quantity.abs().max())
-    if kind == "gross_exposure":
-        return float(gross)
-    if kind == "net_exposure":
-        return float(abs(exposure.sum()))
-    if kind == "leverage":
-        return _ratio(gross, summary.equity)
-    if kind == "concentration":
-        book_gross = summary.gross_exposure
-        if book_gross <= (limit.minimum_gross or 0.0):
-            return 0.0
-        if limit.by == "sector":
-            sector_of = exposure.index.map(sectors)
-            shares = exposure.abs().groupby(sector_of).sum() if sector_of.notna().any() else exposure.abs()
-            return float(shares.max() / book_gross)
-        return float(exposure.abs().max() / book_gross)
-    raise QuantDeskError(f"The monitor does not measure limit type {kind!r}")  # a new type must be added here
+
+    def __init__(self, checker: PreTradeChecker, positions: pd.DataFrame) -> None:
+        self.summary = checker.summary()
+        sectors = checker.book.config.instrument_sectors
+        by_instrument = positions.groupby("instrument_id")[["quantity", "exposure"]].sum()
+        self.quantity = by_instrument["quantity"].abs()
+        self.exposure = by_instrument["exposure"]
+        self.sector_of = self.exposure.index.map(sectors)
+        self.sector_quantity = self.quantity.groupby(self.sector_of).max()
+        self.sector_gross = self.exposure.abs().groupby(self.sector_of).sum()
+        self.sector_net = self.exposure.groupby(self.sector_of).sum()
+        self.sector_largest = self.exposure.abs().groupby(self.sector_of).max()
+        by_strategy = positions.assign(gross=positions["exposure"].abs(), held=positions["quantity"].abs())
+        grouped = by_strategy.groupby("strategy_id")
+        self.strategy_quantity = grouped["held"].max()
+        self.strategy_gross = grouped["gross"].sum()
+        self.strategy_net = grouped["exposure"].sum()
+        self.strategy_largest = grouped["gross"].max()
+
+    def value(self, limit: LimitConfig, var: float | None = None, es: float | None = None) -> float | None:
+        """Return what ``limit`` measures on the book as it stands (None for order limits, or VaR without scenarios)."""
+        kind, summary = limit.type, self.summary
+        if kind in ORDER_TYPES:
+            return None
+        if kind == "daily_loss":
+            return max(0.0, summary.day_start_equity - summary.equity)
+        if kind == "drawdown":
+            return max(0.0, _ratio(summary.peak_equity - summary.equity, summary.peak_equity))
+        if kind == "var":
+            return var
+        if kind == "expected_shortfall":
+            return es
+        quantity, gross, net, largest = self._slice(limit.scope, limit.target)
+        if kind == "position":
+            return quantity
+        if kind == "gross_exposure":
+            return gross
+        if kind == "net_exposure":
+            return abs(net)
+        if kind == "leverage":
+            return _ratio(gross, summary.equity)
+        if kind == "concentration":
+            book_gross = summary.gross_exposure
+            if book_gross <= (limit.minimum_gross or 0.0):
+                return 0.0
+            if limit.by == "sector":
+                return self._largest_sector(limit) / book_gross
+            return largest / book_gross
+        raise QuantDeskError(f"The monitor does not measure limit type {kind!r}")  # a new type must be added here
+
+    def _slice(self, scope: str, target: str | None) -> tuple[float, float, float, float]:
+        """Return (largest |quantity|, gross, net, largest |exposure|) of the scope's slice of the book."""
+        if scope == "global":
+            return (_max(self.quantity), self.summary.gross_exposure, self.summary.net_exposure,
+                    _max(self.exposure.abs()))
+        if scope == "instrument":
+            exposure = float(self.exposure.get(target, 0.0))
+            return float(self.quantity.get(target, 0.0)), abs(exposure), exposure, abs(exposure)
+        if scope == "sector":
+            return (float(self.sector_quantity.get(target, 0.0)), float(self.sector_gross.get(target, 0.0)),
+                    float(self.sector_net.get(target, 0.0)), float(self.sector_largest.get(target, 0.0)))
+        return (float(self.strategy_quantity.get(target, 0.0)), float(self.strategy_gross.get(target, 0.0)),
+                float(self.strategy_net.get(target, 0.0)), float(self.strategy_largest.get(target, 0.0)))
+
+    def _largest_sector(self, limit: LimitConfig) -> float:
+        if limit.scope == "sector":
+            return float(self.sector_gross.get(limit.target, 0.0))
+        if limit.scope == "instrument":  # the instrument's own sector
+            sector = self.sector_of[self.exposure.index.get_loc(limit.target)] if limit.target in self.exposure.index \
+                else None
+            return float(self.sector_gross.get(sector, 0.0)) if sector is not None else 0.0
+        return _max(self.sector_gross)
+
+
+def book_value(limit: LimitConfig, checker: PreTradeChecker, positions: pd.DataFrame, var: float | None = None,
+               es: float | None = None) -> float | None:
+    """Return what ``limit`` measures on the checker's book (see :class:`BookMeasures`; one-off use)."""
+    return BookMeasures(checker, positions).value(limit, var, es)
+
+
+def _max(values: pd.Series) -> float:
+    return float(values.max()) if len(values) else 0.0
 
 
 def _status(limit: LimitConfig, value: float | None) -> LimitStatus | None:
