@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -11,7 +12,9 @@ import nbformat
 import papermill
 import pytest
 
+from quantdesk.config.portfolio import PortfolioConfig
 from quantdesk.jobs import list_job_runs, run_job
+from quantdesk.portfolio.run import run_portfolio
 from quantdesk.testing import subprocess_env
 
 pytestmark = pytest.mark.notebooks
@@ -99,7 +102,7 @@ def test_failed_job_is_archived_with_its_error(repository_kernel: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["jobs", "run", "no_such_report"], "Unknown job 'no_such_report': the jobs are backtest_report, factor_report, walk_forward_report"),
+        (["jobs", "run", "no_such_report"], "Unknown job 'no_such_report': the jobs are backtest_report, factor_report, portfolio_report, walk_forward_report"),
         (["jobs", "run", "backtest_report", "-p", "slow_period", "slow"], "slow_period='slow'"),
         (["jobs", "run", "backtest_report", "-p", "colour", "red"], "Unknown parameter 'colour'"),
     ],
@@ -164,6 +167,36 @@ def test_factor_report_job(on_the_test_cluster: Path) -> None:
     assert "Factor report" in html and "ranked by rank-IC IR at 5 bars" in html and "best factor: " in html
     assert "volatility(window=21)" in html
     # IC over time, quantile returns, decay and the correlation heatmap, with BokehJS inline.
+    assert "cdn.bokeh.org" not in html and html.count('"name":"Figure"') >= 4
+
+
+def test_portfolio_research_notebook(on_the_test_cluster: Path, tmp_path: Path) -> None:
+    parameters = {"universe": "AAPL.XNAS, GOOG.XNAS, IBM.XNYS", "start": "2008-01-01", "end": "2012-12-31",
+                  "frontier_points": 8, "resamples": 10, "resampled_points": 4}
+    text = run_research_notebook("05_portfolio_optimization", tmp_path, parameters)
+    assert all(method in text for method in ("max_sharpe", "min_volatility", "hrp", "risk_parity"))
+    contributions = ast.literal_eval(text.split("risk parity contributions: ")[1].splitlines()[0])
+    assert len(set(contributions.values())) == 1  # risk parity: every asset carries the same risk
+    assert "8 frontier points" in text and "infeasible: Infeasible constraints for max_sharpe" in text
+    assert "leftover cash" in text and "10 resamples solved, 0 failed" in text
+
+
+def test_portfolio_report_job(on_the_test_cluster: Path) -> None:
+    universe = ["AAPL.XNAS", "GOOG.XNAS", "IBM.XNYS", "MSFT.XNAS"]
+    record = run_job("portfolio_report", {"universe": ", ".join(universe), "start": "2009-01-01", "end": "2012-12-31",
+                                          "max_weight": "0.5", "frontier_points": "8"}, progress=False)
+    assert record.status == "succeeded", record.error
+    assert json.loads((record.folder / "parameters.json").read_text())["max_weight"] == 0.5
+    # The report's figures are the engine's for the same config.
+    direct = run_portfolio(PortfolioConfig(universe=universe, start="2009-01-01", end="2012-12-31",
+                                           weight_bounds=(0.0, 0.5), capital=1_000_000.0,
+                                           sectors={"AAPL.XNAS": "Hardware", "IBM.XNYS": "IT services",
+                                                    "MSFT.XNAS": "Software", "GOOG.XNAS": "Interactive media"}))
+    html = (record.folder / "report.html").read_text()
+    assert "Portfolio report" in html and "weights between 0 and 0.5" in html
+    assert f"volatility {direct.volatility:.2%}, Sharpe {direct.sharpe:.2f}" in html
+    assert "Brinson-Fachler (monthly, vs equal weights): active" in html and "regression on SPX.INDEX: beta" in html
+    # Weights, frontier, risk, correlations, growth, drawdown and attribution, with BokehJS inline.
     assert "cdn.bokeh.org" not in html and html.count('"name":"Figure"') >= 4
 
 
