@@ -2,6 +2,10 @@
 
 from quantdesk.config.risk import LIMIT_TYPES, SCOPES, UNITS, LimitConfig, RiskLimitsConfig
 from quantdesk.risk.audit import AUDIT_KINDS, AuditRecord, AuditTrail, read_export
+from quantdesk.risk.breach import (
+    BreachDataset, BreachEvaluation, BreachModel, ReplayHistory, breach_dataset, breach_features, breach_labels,
+    replay_history, time_split, train_breach_model,
+)  # fmt: skip
 from quantdesk.risk.checks import BookSummary, Breach, Decision, Order, PreTradeChecker
 from quantdesk.risk.dynamic import DynamicLimits, DynamicLimitsConfig, DynamicRuleConfig, LimitAdjustment
 from quantdesk.risk.gate import NautilusControls, RiskGate, install_gate, market_price
@@ -28,4 +32,6 @@ __all__ = [
     "conditional_coverage_test", "garch_forecast", "garch_var", "historical_var", "independence_test", "kupiec_test",
     "monte_carlo_var", "parametric_var", "rolling_var", "traffic_light",
     "DynamicLimits", "DynamicLimitsConfig", "DynamicRuleConfig", "LimitAdjustment",
+    "BreachDataset", "BreachEvaluation", "BreachModel", "ReplayHistory", "breach_dataset", "breach_features",
+    "breach_labels", "replay_history", "time_split", "train_breach_model",
 ]  # fmt: skip
