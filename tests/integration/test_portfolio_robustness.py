@@ -95,6 +95,7 @@ def test_progress_counts_every_resample(prices: pd.DataFrame) -> None:
         (lambda p: weight_confidence(p, level=1.5), "level=1.5"),
         (lambda p: resampled_frontier(p, points=1), "points=1"),
         (lambda p: resampled_frontier(p.iloc[:1]), "fewer than 2"),
+        (lambda p: resampled_frontier(p, risk_method="factor_model"), "cannot redraw factor returns"),
     ],
 )
 def test_bad_input_is_one_clear_error(prices: pd.DataFrame, call, message: str) -> None:

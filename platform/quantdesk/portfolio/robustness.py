@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from quantdesk.errors import QuantDeskError
+from quantdesk.portfolio.constraints import Constraints
 from quantdesk.progress import Progress, progress_reporter
 
 SAMPLINGS = ("parametric", "bootstrap")
@@ -128,7 +129,7 @@ class _Resampler:
 
 def resampled_frontier(
     prices: pd.DataFrame,
-    constraints: Any = None,
+    constraints: Constraints | None = None,
     points: int = 20,
     resamples: int = 200,
     *,
@@ -203,7 +204,7 @@ def resampled_frontier(
 def weight_confidence(
     prices: pd.DataFrame,
     method: str = "max_sharpe",
-    constraints: Any = None,
+    constraints: Constraints | None = None,
     resamples: int = 200,
     level: float = 0.9,
     *,
@@ -283,6 +284,14 @@ def _prepare(
 
     if sampling not in SAMPLINGS:
         raise QuantDeskError(f"Unknown sampling {sampling!r}: use one of {', '.join(SAMPLINGS)}")
+    # Resampled histories have no dates, so series that must line up with the asset prices by
+    # date (a market for CAPM, factor returns) cannot be redrawn alongside them.
+    if expected_method == "capm" and (expected_options or {}).get("market_prices") is not None:
+        raise QuantDeskError("Resampling cannot redraw market_prices with the assets: use expected_method='capm' "
+                             "without market_prices (the equal-weighted universe is the market) or another method")
+    if risk_method == "factor_model":
+        raise QuantDeskError("Resampling cannot redraw factor returns with the assets: use risk_method 'sample', "
+                             "'exponential' or 'ledoit_wolf'")
     prices = check_prices(prices)
     returns = prices.pct_change(fill_method=None).dropna(how="any")
     if len(returns) < 2:
