@@ -159,3 +159,18 @@ def test_bad_input_is_one_clear_error(call, message: str) -> None:
     with pytest.raises(QuantDeskError, match=None) as raised:
         call()
     assert message in str(raised.value)
+
+
+def test_an_optimizer_allocation_is_a_target() -> None:
+    from quantdesk.portfolio.estimators import expected_returns, risk_model
+    from quantdesk.portfolio.optimize import optimize
+
+    history = pd.read_csv(STOCKS, index_col=0, parse_dates=True).iloc[-500:].dropna(axis=1)
+    target = optimize(expected_returns(history), risk_model(history), "min_volatility")
+    allocation = allocate_shares(target, history.iloc[-1], 100_000.0)
+    pd.testing.assert_series_equal(allocation.target_weights, target.weights.astype(float), check_names=False)
+    # Each asset ends within one share of its target value.
+    one_share = history.iloc[-1] / 100_000.0
+    assert ((allocation.realized_weights - target.weights).abs() <= one_share + 1e-12).all()
+    plan = plan_rebalance({}, target, history.iloc[-1], 100_000.0, TradingCosts(half_spread_bps=2))
+    assert plan.holdings["final_shares"].sum() > 0 and plan.cash_after >= 0
