@@ -71,7 +71,8 @@ def test_labels_use_only_the_next_horizon_and_features_only_the_past() -> None:
     future = TINY.copy()
     future.iloc[t + 1:] = 9.0
     now = (TIMES[t], "a")
-    pd.testing.assert_series_equal(breach_features(future, trend_window=2).loc[now], breach_features(TINY, trend_window=2).loc[now])
+    seen = breach_features(future, trend_window=2).loc[now]
+    pd.testing.assert_series_equal(seen, breach_features(TINY, trend_window=2).loc[now])
 
 
 def test_features_by_hand() -> None:
@@ -197,6 +198,12 @@ def test_bad_input_is_named(dataset, trained, prices: pd.DataFrame) -> None:
         replay_history(prices, {"AAPL": 1.0}, [LimitConfig(limit_id="gross", type="gross_exposure", hard=1.0)])
     with pytest.raises(QuantDeskError, match=r"Assets \['TSLA'\] are not in the prices"):
         replay_history(prices, {"TSLA": 1.0}, LIMITS)
+    with pytest.raises(QuantDeskError, match="weights is empty"):
+        replay_history(prices, {}, LIMITS)
+    with pytest.raises(QuantDeskError, match="repeat"):
+        replay_history(prices, {"AAPL": 1.0}, [LIMITS[0], LIMITS[0]])
+    with pytest.raises(QuantDeskError, match="No limits to replay"):
+        replay_history(prices, {"AAPL": 1.0}, [])
     no_breach = breach_dataset(TINY[["b"]], trend_window=2)
     with pytest.raises(QuantDeskError, match="hold 0 breaches"):
         BreachModel().fit(no_breach)

@@ -172,3 +172,13 @@ def test_bad_market_state_and_unknown_limits_are_named(book: LimitBook) -> None:
         dynamic(VAR_RULE, VAR_RULE)
     with pytest.raises(QuantDeskError, match="tolerance=1.5"):
         dynamic(VAR_RULE, tolerance=1.5)
+
+
+def test_a_level_the_limit_cannot_take_stops_the_whole_plan(audit: AuditTrail) -> None:
+    drawdown = LimitConfig(limit_id="drawdown", type="drawdown", hard=0.8)
+    book = LimitBook(RiskLimitsConfig(limits=[*LIMITS, drawdown]), audit=audit)
+    widening = DynamicRuleConfig(limit_id="drawdown", rule="volatility", reference_volatility=0.02, base_hard=0.8,
+                                 maximum_multiplier=2.0)
+    with pytest.raises(QuantDeskError, match="Limit 'drawdown': hard=1.6 *: drawdown is a share between 0 and 1"):
+        dynamic(VAR_RULE, widening).adjust(book, volatility=0.01)  # multiplier 2: 0.8 -> 1.6
+    assert book.get("book-var") == LIMITS[0] and book.version == 0 and audit.records().empty

@@ -176,6 +176,11 @@ def replay_history(
                                  f"measure: use one of {', '.join(REPLAY_TYPES)}")
         if limit.hard is None or limit.hard <= 0:
             raise QuantDeskError(f"Limit {limit.limit_id!r} has hard={limit.hard}: utilization needs a positive hard level")
+    ids = [limit.limit_id for limit in limits]
+    if len(set(ids)) < len(ids):
+        raise QuantDeskError(f"Limit ids {ids} repeat: give each replayed limit a unique id")
+    if not weights:
+        raise QuantDeskError("weights is empty: give the book's assets and their weights, e.g. {'AAPL': 0.5, 'XOM': 0.5}")
     missing = [asset for asset in weights if asset not in prices.columns]
     if missing:
         raise QuantDeskError(f"Assets {missing} are not in the prices: choose among {', '.join(map(str, prices.columns))}")
@@ -547,6 +552,15 @@ def train_breach_model(
     threshold: float = 0.05,
 ) -> tuple[BreachModel, BreachEvaluation]:
     """Fit a :class:`BreachModel` on the earlier part of ``dataset`` and evaluate it on the later part.
+
+    Parameters
+    ----------
+    dataset : BreachDataset
+        From :func:`breach_dataset`.
+    test_fraction : float
+        Share of the latest times held out (see :func:`time_split`).
+    kind, threshold
+        As :class:`BreachModel`.
 
     Returns
     -------

@@ -20,7 +20,8 @@ have their own small frozen config)::
         floor: 7_000_000         # absolute bounds on the hard level
 
 One multiplier per limit scales its base soft and hard levels together, so the warning
-stays below the block. :meth:`DynamicLimits.adjust` writes each new level through
+stays below the block. The rule's base levels are scaled, never the active ones, so
+adjustments do not compound; to move a dynamic limit for good, change its rule. :meth:`DynamicLimits.adjust` writes each new level through
 :meth:`LimitBook.set_limit`, so every automatic change is authorized and audited; the
 adjusted limit's ``description`` carries the explanation, which therefore also lands in the
 audit record's ``after`` details and tells anyone reading the live limit why it stands
@@ -277,7 +278,8 @@ class DynamicLimits:
         ------
         QuantDeskError
             When a rule names a limit the book does not hold, a limit has a level its rule
-            gives no base for, or the volatility or regime a rule needs is missing or bad.
+            gives no base for, the volatility or regime a rule needs is missing or bad, or a
+            new level is one the limit cannot take (a share above 1).
         """
         forecast = _one_day_volatility(volatility)
         adjustments = []
@@ -292,13 +294,14 @@ class DynamicLimits:
                     raise QuantDeskError(f"Dynamic rule for limit {rule.limit_id!r}: the limit has a {level} level but "
                                          f"the rule no base_{level}; give it so both levels scale together")
             multiplier, reason = self.multiplier(rule, forecast, regime)
-            levels = {level: None if getattr(rule, f"base_{level}") is None else getattr(rule, f"base_{level}") * multiplier
-                      for level in ("soft", "hard")}  # fmt: skip
+            bases = {"soft": rule.base_soft, "hard": rule.base_hard}
+            levels = {level: None if base is None else base * multiplier for level, base in bases.items()}
             moves = [(level, getattr(before, level), new) for level, new in levels.items()
                      if not _within(getattr(before, level), new, self.config.tolerance)]
             changes = "; ".join(f"{level} {_amount(old, new)} -> {_amount(new, old)}" for level, old, new in moves)
             explanation = f"{before.type} limit {changes or 'unchanged'}: {reason}"
-            after = msgspec.structs.replace(before, **levels, description=explanation) if moves else before
+            # checked here, so a level the limit type cannot take (a share above 1) stops the plan before any change
+            after = msgspec.structs.replace(before, **levels, description=explanation).check() if moves else before
             adjustments.append(LimitAdjustment(rule.limit_id, multiplier, before, after, bool(moves), explanation))
         return adjustments
 
@@ -318,8 +321,8 @@ class DynamicLimits:
         Raises
         ------
         QuantDeskError
-            As :meth:`plan` (nothing is set then), or when the book refuses a new limit
-            (e.g. a fraction limit scaled above 1); limits set before it stay set, each audited.
+            As :meth:`plan` (nothing is set then), or when the book's ``authorize`` hook
+            refuses ``actor``; limits set before the refusal stay set, each audited.
         """
         adjustments = self.plan(book, volatility, regime)
         for adjustment in adjustments:
