@@ -11,7 +11,7 @@ import pytest
 
 from quantdesk.errors import QuantDeskError
 from quantdesk.risk import (
-    BreachModel, LimitConfig, breach_dataset, breach_features, breach_labels, replay_history, time_split,
+    BreachDataset, BreachModel, LimitConfig, breach_dataset, breach_features, breach_labels, replay_history, time_split,
     train_breach_model,
 )  # fmt: skip
 
@@ -208,3 +208,27 @@ def test_bad_input_is_named(dataset, trained, prices: pd.DataFrame) -> None:
     with pytest.raises(QuantDeskError, match="hold 0 breaches"):
         BreachModel().fit(no_breach)
     assert math.isfinite(model.evaluate(dataset.between(dataset.times[-500:])).roc_auc)
+
+
+class FixedModel(BreachModel):
+    """A model whose probabilities are given, to check the evaluation's arithmetic by hand."""
+
+    def __init__(self, probabilities: list[float], threshold: float) -> None:
+        super().__init__(threshold=threshold)
+        self.probabilities = probabilities
+
+    def predict(self, features: pd.DataFrame) -> pd.Series:
+        return pd.Series(self.probabilities, index=features.index)
+
+
+def test_evaluation_by_hand() -> None:
+    index = pd.MultiIndex.from_product([TIMES[:6], ["a"]], names=["time", "limit_id"])
+    features = pd.DataFrame({"utilization": 0.5}, index=index)
+    labels = pd.Series([1, 0, 1, 0, 0, 1], index=index)
+    probabilities = [0.9, 0.3, 0.3, 0.1, 0.05, 0.6]
+    evaluation = FixedModel(probabilities, threshold=0.3).evaluate(BreachDataset(features, labels, 1))
+    # alerts at >= 0.3: rows 0, 1, 2, 5 -> 3 of 4 right, 3 of 3 breaches found
+    assert (evaluation.alerts, evaluation.precision, evaluation.recall) == (4, 0.75, 1.0)
+    # AUC: of the 9 (breach, calm) pairs the breach scores higher in 8, ties (0.3 vs 0.3) count a half
+    assert evaluation.roc_auc == pytest.approx(8.5 / 9)
+    assert evaluation.base_rate == 0.5 and evaluation.breaches == 3 and evaluation.observations == 6
