@@ -17,6 +17,8 @@ DATA_SOURCES = ("replay", "ib")
 EXECUTIONS = ("sandbox", "ib")
 ACCOUNT_TYPES = ("CASH", "MARGIN")
 IB_GATEWAY_PAPER_PORT = 4002
+# The paper node's risk limits, shipped with the package (format: quantdesk.config.risk).
+DEFAULT_LIMITS = Path(__file__).resolve().parents[1] / "risk" / "default_limits.yaml"
 
 
 class ReplayConfig(NautilusConfig, frozen=True):
@@ -227,9 +229,13 @@ class NodeConfig(NautilusConfig, frozen=True):
 
 
 def paper_node_config(catalog: str | None = None, speed: float = 60.0) -> NodeConfig:
-    """Return the node ``make up`` starts: the sample catalog's AAPL minute bars, replayed with paper execution."""
+    """Return the node ``make up`` starts: the sample catalog's AAPL minute bars, replayed with paper execution.
+
+    Its orders pass the packaged limits :data:`DEFAULT_LIMITS` and the risk monitor runs on them.
+    """
     return NodeConfig(
         name="paper",
         replay=ReplayConfig(instrument_ids=["AAPL.XNAS"], bar_spec="1-MINUTE-LAST", speed=speed),
         catalog=catalog,
+        risk_limits=str(DEFAULT_LIMITS),
     ).check()

@@ -5,5 +5,6 @@ from quantdesk.ui.dashboards.factors import FactorDashboard
 from quantdesk.ui.dashboards.live import LiveDashboard
 from quantdesk.ui.dashboards.performance import PerformanceDashboard
 from quantdesk.ui.dashboards.portfolio import PortfolioDashboard
+from quantdesk.ui.dashboards.risk import RiskDashboard
 
-__all__ = ["BacktestDashboard", "FactorDashboard", "LiveDashboard", "PerformanceDashboard", "PortfolioDashboard"]
+__all__ = ["BacktestDashboard", "FactorDashboard", "LiveDashboard", "PerformanceDashboard", "PortfolioDashboard", "RiskDashboard"]

@@ -1,0 +1,193 @@
+"""What the Risk dashboard and the risk report show of a book, as plain frames.
+
+The VaR history of a book is measured on its *hypothetical* P&L: today's exposures held
+through every past day of the catalog's daily returns, the constant book on which desks
+backtest a VaR model. A flat book has no P&L to test, so its history is that of a stand-in,
+an index position worth the account's equity, and :attr:`BookHistory.source` says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from quantdesk.config.risk import LimitConfig
+from quantdesk.errors import QuantDeskError
+from quantdesk.risk.measures import historical_var, monte_carlo_var, parametric_var
+from quantdesk.risk.var_backtest import BASEL_OBSERVATIONS, VarBacktest, backtest_var, rolling_var
+
+FLAT_INSTRUMENT = "SPX.INDEX"  # the sample catalog's index: the stand-in for a flat book
+DAILY_BARS = "1-DAY-LAST"
+LIMIT_COLUMNS = ["limit_id", "type", "scope", "target", "soft", "hard", "value", "utilization", "level"]
+
+
+@dataclass(frozen=True)
+class BookHistory:
+    """A book's exposures and the daily P&L they would have made.
+
+    Attributes
+    ----------
+    exposures : pandas.Series
+        Instrument id -> market value (negative when short), in the account's currency.
+    returns : pandas.DataFrame
+        Daily returns of those instruments (time x instrument), days where every one has a return.
+    pnl : pandas.Series
+        ``returns @ exposures``: the hypothetical daily P&L.
+    source : str
+        What was measured, for a person: the held book, or the stand-in for a flat one.
+    """
+
+    exposures: pd.Series
+    returns: pd.DataFrame
+    pnl: pd.Series
+    source: str
+
+
+def daily_returns(instrument_ids: Sequence[str], catalog: str | Path | None = None) -> pd.DataFrame:
+    """Return the daily close-to-close returns of ``instrument_ids`` from the catalog, one column each.
+
+    Only days on which every instrument has a return are kept.
+
+    Raises
+    ------
+    QuantDeskError
+        Naming the instruments the catalog has no daily bars for.
+    """
+    from quantdesk.catalog import bars_frame, catalog_root, open_catalog
+    from quantdesk.catalog.queries import bar_types
+
+    parquet = open_catalog(catalog_root(catalog))
+    suffix = f"-{DAILY_BARS}-EXTERNAL"
+    stored = bar_types(parquet)
+    missing = [instrument for instrument in instrument_ids if f"{instrument}{suffix}" not in stored]
+    if missing:
+        known = ", ".join(t.removesuffix(suffix) for t in stored if t.endswith(suffix)) or "none"
+        raise QuantDeskError(f"No daily bars for {', '.join(missing)} in the catalog: it has them for {known}")
+    closes = pd.DataFrame({i: bars_frame(parquet, f"{i}{suffix}")["close"] for i in instrument_ids})
+    return closes.sort_index().pct_change(fill_method=None).dropna()
+
+
+def book_history(exposures: Mapping[str, float] | pd.Series, catalog: str | Path | None = None,
+                 flat_value: float = 1_000_000.0, flat_instrument: str = FLAT_INSTRUMENT,
+                 returns: pd.DataFrame | None = None) -> BookHistory:
+    """Return the hypothetical daily P&L of ``exposures`` (or of the flat-book stand-in) over the catalog's history.
+
+    Parameters
+    ----------
+    exposures : mapping or pandas.Series
+        Instrument id -> market value; zero values are dropped.
+    catalog : str or Path, optional
+        Catalog root (default: the configured one).
+    flat_value : float
+        Market value of the ``flat_instrument`` position that stands in for a flat book
+        (the account's equity, typically).
+    flat_instrument : str
+        The stand-in instrument.
+    returns : pandas.DataFrame, optional
+        Daily returns of the held instruments read before (e.g. :attr:`BookHistory.returns` of
+        the same instruments), so a book whose quantities move is not read from the catalog again.
+
+    Raises
+    ------
+    QuantDeskError
+        When a held instrument has no daily bars in the catalog.
+    """
+    held = pd.Series(exposures, dtype="float64")
+    held = held[held != 0].sort_index()
+    if held.empty:
+        held = pd.Series({flat_instrument: float(flat_value)})
+        source = (f"The book is flat: a {flat_value:,.0f} USD position in {flat_instrument} stands in for it, "
+                  f"over the catalog's daily returns")
+    else:
+        source = (f"Hypothetical P&L of the current book ({', '.join(held.index)}, gross "
+                  f"{held.abs().sum():,.0f} USD) over the catalog's daily returns")
+    if returns is None or not set(held.index) <= set(returns.columns):
+        returns = daily_returns(list(held.index), catalog)
+    pnl = (returns[held.index] @ held).rename("profit_and_loss")
+    return BookHistory(held, returns, pnl, source)
+
+
+def var_methods(history: BookHistory, confidence: float = 0.99, horizon: int = 1, window: int | None = None,
+                paths: int = 100_000, seed: int = 0) -> pd.DataFrame:
+    """Return VaR and ES of the book by the historical, parametric and Monte Carlo methods, in currency.
+
+    Parameters
+    ----------
+    history : BookHistory
+    confidence, horizon
+        As :func:`quantdesk.risk.measures.historical_var`.
+    window : int, optional
+        Use only the last ``window`` days of returns (all of them when None).
+    paths, seed
+        Of the Monte Carlo simulation.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by method: ``value_at_risk``, ``expected_shortfall``, ``observations``.
+    """
+    returns = history.returns if window is None else history.returns.iloc[-window:]
+    estimates = [
+        historical_var(returns, confidence, horizon, positions=history.exposures),
+        parametric_var(returns, confidence, horizon, positions=history.exposures),
+        monte_carlo_var(returns, confidence, horizon, positions=history.exposures, paths=paths, seed=seed),
+    ]
+    frame = pd.DataFrame([{"method": e.method, "value_at_risk": e.value_at_risk,
+                           "expected_shortfall": e.expected_shortfall, "observations": e.observations}
+                          for e in estimates])
+    return frame.set_index("method")
+
+
+def var_history(history: BookHistory, window: int = BASEL_OBSERVATIONS, confidence: float = 0.99,
+                method: str = "historical", tested: int | None = BASEL_OBSERVATIONS) -> tuple[pd.DataFrame, VarBacktest]:
+    """Return the book's one-day-ahead VaR/ES history and its Basel backtest over the last ``tested`` days.
+
+    Returns
+    -------
+    tuple of pandas.DataFrame and VarBacktest
+        The frame of :func:`quantdesk.risk.var_backtest.rolling_var` (``value_at_risk``,
+        ``expected_shortfall``, ``profit_and_loss``, ``exception``) and the backtest of it.
+    """
+    frame = rolling_var(history.pnl, window, confidence, method)
+    return frame, backtest_var(frame["value_at_risk"], frame["profit_and_loss"], confidence, tested)
+
+
+def backtest_table(backtest: VarBacktest) -> pd.DataFrame:
+    """Return the Basel backtest as a two-column table a person reads: the figure and its value."""
+    light = backtest.traffic_light
+    rows = [
+        ("Days tested", f"{backtest.observations}"),
+        ("Exceptions (loss above VaR)", f"{backtest.exceptions}"),
+        ("Expected exceptions", f"{backtest.observations * (1 - light.confidence):.1f}"),
+        ("Basel traffic light", light.zone),
+        ("Capital multiplier", "n/a (not Basel's 99% / 250 days)" if light.multiplier is None else f"{light.multiplier:.2f}"),
+        ("Kupiec (coverage) p-value", f"{backtest.kupiec.p_value:.3f}"),
+        ("Christoffersen (independence) p-value", f"{backtest.independence.p_value:.3f}"),
+        ("Christoffersen (conditional coverage) p-value", f"{backtest.conditional_coverage.p_value:.3f}"),
+    ]
+    return pd.DataFrame(rows, columns=["figure", "value"])
+
+
+def limits_table(limits: Iterable[LimitConfig], statuses: Iterable[Mapping[str, Any]] = ()) -> pd.DataFrame:
+    """Return every limit with its latest measured value, utilization and level.
+
+    Parameters
+    ----------
+    limits : iterable of LimitConfig
+        The active limits.
+    statuses : iterable of mapping
+        The limit statuses of a monitor snapshot (its ``limits`` in the streamed form). Limits
+        that measure single orders have none: their level is ``per order``.
+    """
+    measured = {status["limit_id"]: status for status in statuses}
+    rows = []
+    for limit in limits:
+        status = measured.get(limit.limit_id, {})
+        rows.append({"limit_id": limit.limit_id, "type": limit.type, "scope": limit.scope, "target": limit.target,
+                     "soft": limit.soft, "hard": limit.hard, "value": status.get("value"),
+                     "utilization": status.get("utilization"), "level": status.get("level", "per order")})
+    return pd.DataFrame(rows, columns=LIMIT_COLUMNS)
