@@ -66,7 +66,8 @@ def frontier_chart(frontier: pd.DataFrame, allocation: Allocation, assets: pd.Da
     chosen = hv.Scatter([(100 * allocation.volatility, 100 * allocation.expected_return)], volatility, expected,
                         label=f"chosen ({allocation.method})").opts(color=RED, marker="star", size=18, tools=["hover"])
     layers.append(chosen)
-    return hv.Overlay(layers).opts(title=title, responsive=True, height=380, show_grid=True, legend_position="bottom_right")
+    return hv.Overlay(layers).opts(title=title, responsive=True, height=380, show_grid=True, legend_position="bottom_right",
+                                   padding=0.08)
 
 
 def asset_correlation_heatmap(correlation: pd.DataFrame, title: str = "Correlation of returns") -> hv.Overlay:
@@ -95,7 +96,8 @@ def attribution_chart(effects: pd.DataFrame, title: str = "Brinson-Fachler attri
     """
     frame = (100.0 * effects).rename_axis("group").reset_index().melt("group", var_name="effect", value_name="value")
     frame["group"] = frame["group"].astype(str)
-    return hv.Bars(frame, [hv.Dimension("group", label=str(effects.index.name or "group").capitalize()), "effect"],
+    effect = hv.Dimension("effect", values=list(effects.columns))
+    return hv.Bars(frame, [hv.Dimension("group", label=str(effects.index.name or "group").capitalize()), effect],
                    hv.Dimension("value", label="Effect (% points)")).opts(
         title=title, responsive=True, height=320, tools=["hover"], show_grid=True, xrotation=30,
     )

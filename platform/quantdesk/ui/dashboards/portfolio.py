@@ -258,7 +258,7 @@ class PortfolioDashboard(pn.viewable.Viewer):
         if review is None:
             return pn.Column()
         constraints = "\n".join(f"- {line}" for line in describe_constraints(review.config))
-        caption = pn.pane.Markdown(f"**Constraints**\n\n{constraints}", width=320)
+        caption = pn.pane.Markdown(f"**Constraints**\n\n{constraints}", sizing_mode="stretch_width")
         if self.frontier is None:
             return pn.Column(pn.pane.Alert("No frontier for these inputs: see the status line.", alert_type="info"), caption)
         singles = pd.DataFrame({"expected_return": review.expected,
@@ -267,7 +267,7 @@ class PortfolioDashboard(pn.viewable.Viewer):
         note = (" (prior estimates; Black-Litterman chose on its posterior)" if review.config.method == "black_litterman"
                 else "")
         chart = frontier_chart(self.frontier, review.allocation, singles, title=f"Efficient frontier under the constraints{note}")
-        return pn.Row(pn.pane.HoloViews(chart, sizing_mode="stretch_width"), caption, sizing_mode="stretch_width")
+        return pn.Column(pn.pane.HoloViews(chart, sizing_mode="stretch_width"), caption, sizing_mode="stretch_width")
 
     @param.depends("result")
     def _correlation_view(self) -> pn.viewable.Viewable:
@@ -349,19 +349,26 @@ class PortfolioDashboard(pn.viewable.Viewer):
 
     def __panel__(self) -> pn.viewable.Viewable:
         text = {"type": pn.widgets.TextAreaInput, "height": 110}
+        optional = {"type": pn.widgets.FloatInput}
+
+        def group(title: str, names: list[str], collapsed: bool) -> pn.Card:
+            widgets = {"universe": pn.widgets.MultiChoice, "sectors": text, "current_weights": text,
+                       "gross_limit": optional, "max_sector_weight": optional, "turnover_limit": optional}
+            form = pn.Param(self.param, parameters=names, show_name=False, sizing_mode="stretch_width",
+                            widgets={name: widget for name, widget in widgets.items() if name in names})
+            return pn.Card(form, title=title, collapsed=collapsed, sizing_mode="stretch_width")
+
         controls = pn.Column(
-            pn.Param(self.param, parameters=["universe", "start", "end", "method", "returns_method", "risk_method",
-                                             "target_return", "target_volatility", "risk_free_rate", "long_only",
-                                             "min_weight", "max_weight", "gross_limit", "net_exposure", "sectors",
-                                             "max_sector_weight", "current_weights", "turnover_limit", "capital",
-                                             "volume_share", "liquidation_days", "benchmark", "frontier_points"],
-                     show_name=False, sizing_mode="stretch_width",
-                     widgets={"universe": pn.widgets.MultiChoice, "sectors": text, "current_weights": text,
-                              "gross_limit": pn.widgets.FloatInput, "max_sector_weight": pn.widgets.FloatInput,
-                              "turnover_limit": pn.widgets.FloatInput}),
             pn.widgets.Button.from_param(self.param.run, button_type="success"),
             self._progress_view,
             self._status,
+            group("Universe and estimates", ["universe", "start", "end", "method", "returns_method", "risk_method",
+                                             "target_return", "target_volatility", "risk_free_rate", "frontier_points"],
+                  collapsed=False),
+            group("Constraints", ["long_only", "min_weight", "max_weight", "gross_limit", "net_exposure", "sectors",
+                                  "max_sector_weight", "current_weights", "turnover_limit"], collapsed=False),
+            group("Capital, liquidity and benchmark", ["capital", "volume_share", "liquidation_days", "benchmark"],
+                  collapsed=False),
             pn.Card(self._config_view, title="Config (to_config())", collapsed=True, sizing_mode="stretch_width"),
             width=380,
         )
