@@ -38,8 +38,8 @@ def _run(dashboard: PortfolioDashboard) -> None:
 def test_to_config_is_the_config_a_file_would_hold(catalog_root: Path) -> None:
     dashboard = PortfolioDashboard(catalog=str(catalog_root))
     assert dashboard.universe == STOCKS  # every tradeable instrument; the SPX index is the benchmark, not a stock
-    expected = PortfolioConfig(universe=STOCKS, start="2008-01-01", end="2013-12-31", weight_bounds=(0.0, 1.0),
-                               sectors=SECTORS, capital=1_000_000.0)
+    expected = PortfolioConfig(universe=STOCKS, start="2008-01-01", end="2013-12-31", sectors=SECTORS,
+                               capital=1_000_000.0)
     config = dashboard.to_config()
     assert config == expected and config.id == expected.id
     assert PortfolioConfig.parse(config.json()) == config  # JSON round trip, as the CLI or a job would read it
@@ -151,3 +151,28 @@ def test_bad_input_is_one_message_not_a_traceback(catalog_root: Path, changes: d
     assert dashboard.result is None and message in dashboard.error and "Traceback" not in dashboard.error
     alerts = [pane for pane in dashboard._status().select(pn.pane.Alert) if pane.alert_type == "danger"]
     assert len(alerts) == 1 and message in alerts[0].object
+
+
+def test_hrp_takes_no_constraints_but_keeps_sectors_capital_and_holdings(catalog_root: Path) -> None:
+    dashboard = PortfolioDashboard(catalog=str(catalog_root), method="hrp", current_weights="AAPL.XNAS: 0.5")
+    config = dashboard.to_config()
+    assert (config.sectors, config.capital, config.current_weights, config.weight_bounds) == ({}, None, {}, None)
+    _run(dashboard)
+    assert not dashboard.error, dashboard.error
+    review = dashboard.result
+    pd.testing.assert_series_equal(review.allocation.weights, run_portfolio(config, catalog=catalog_root).weights)
+    # The form's sector map, capital and holdings still drive the breakdown and the trades.
+    assert review.sectors == SECTORS and review.capital == 1_000_000.0
+    sold = review.rebalancing().trades.set_index("asset").loc["AAPL.XNAS"]
+    held = np.trunc(0.5 * 1_000_000.0 / review.prices["AAPL.XNAS"])
+    target = review.allocation.weights["AAPL.XNAS"] * 1_000_000.0 / review.prices["AAPL.XNAS"]
+    assert sold["side"] == "sell" and abs(held - sold["shares"] - target) <= 1.0 + 1e-9
+    # FB.XNAS lists in 2012: the allocation says its estimates rest on a shorter history.
+    assert list(review.late_starters().index) == ["FB.XNAS"]
+    notes = [pane.object for pane in dashboard._allocation_view().select(pn.pane.Alert)]
+    assert notes and "FB.XNAS from 2012-05-18" in notes[0]
+
+    dashboard.max_sector_weight = 0.3
+    with pytest.raises(QuantDeskError, match="Method hrp is long-only and fully invested and takes no constraints "
+                                             r"\(set: max sector weight\)"):
+        dashboard.to_config()

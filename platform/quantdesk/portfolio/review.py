@@ -46,6 +46,12 @@ class PortfolioReview:
         Annualized covariance the risk model gave.
     constraints : Constraints or None
         The constraints the optimizer respected.
+    sectors : dict of str to str
+        Asset -> sector for breakdowns and attribution (the config's map unless another was given).
+    capital : float or None
+        Portfolio value of the whole-share trades (the config's ``capital`` unless another was given).
+    current_weights : dict of str to float
+        Weights held now, where the trades start (the config's unless others were given).
     """
 
     config: PortfolioConfig
@@ -54,11 +60,23 @@ class PortfolioReview:
     expected: pd.Series
     covariance: pd.DataFrame
     constraints: Constraints | None
+    sectors: dict[str, str]
+    capital: float | None
+    current_weights: dict[str, float]
 
     @property
     def prices(self) -> pd.Series:
         """Return each asset's latest close in the period."""
         return self.close.ffill().iloc[-1].rename("price")
+
+    def late_starters(self) -> pd.Series:
+        """Return asset -> first close for assets whose prices start after the period's first bar.
+
+        Their estimates rest on a shorter history than the others' (PyPortfolioOpt estimates
+        each pair from the dates both have), so a report should say so.
+        """
+        first = self.close.apply(lambda column: column.first_valid_index())
+        return first[first > self.close.index[0]].rename("first_close")
 
     def correlation(self) -> pd.DataFrame:
         """Return the correlation matrix implied by the risk model's covariance."""
@@ -84,20 +102,20 @@ class PortfolioReview:
         return pd.Series(1.0 / len(self.close.columns), index=self.close.columns, name="weight")
 
     def rebalancing(self, capital: float | None = None, costs: TradingCosts | None = None) -> RebalancingPlan:
-        """Plan whole-share trades from the config's current weights to the optimized ones at the latest closes.
+        """Plan whole-share trades from :attr:`current_weights` to the optimized weights at the latest closes.
 
         Parameters
         ----------
         capital : float, optional
-            Portfolio value; default the config's ``capital``.
+            Portfolio value; default :attr:`capital`.
         costs : TradingCosts, optional
             Cost model of the trades (default: none).
         """
-        capital = self.config.capital if capital is None else capital
+        capital = self.capital if capital is None else capital
         if capital is None:
             raise QuantDeskError("No capital to allocate: set capital in the portfolio config (e.g. capital: 1000000)")
         prices = self.prices
-        current = pd.Series(self.config.current_weights, dtype=float).reindex(prices.index).fillna(0.0)
+        current = pd.Series(self.current_weights, dtype=float).reindex(prices.index).fillna(0.0)
         # Whole shares held now, rounded toward zero so the holdings never exceed the capital.
         shares = np.trunc(current * capital / prices)
         return plan_rebalance(shares, self.allocation, prices, capital, costs, long_only=self.config.long_only)
@@ -112,11 +130,11 @@ class PortfolioReview:
         Parameters
         ----------
         sectors : dict of str to str, optional
-            Asset -> sector; default the config's sector map, or one group per asset when it has none.
+            Asset -> sector; default :attr:`sectors`, or one group per asset when that is empty.
         frequency : str
             Length of an attribution period.
         """
-        sectors = dict(sectors if sectors is not None else self.config.sectors) or None
+        sectors = dict(sectors if sectors is not None else self.sectors) or None
         if sectors is not None:
             unmapped = [asset for asset in self.close.columns if asset not in sectors]
             if unmapped:
@@ -132,7 +150,8 @@ class PortfolioReview:
                                pd.DataFrame([benchmark] * len(periods), index=periods), growth, sectors)
 
 
-def review_portfolio(config: PortfolioConfig, catalog: str | Path | None = None) -> PortfolioReview:
+def review_portfolio(config: PortfolioConfig, catalog: str | Path | None = None, *, sectors: dict[str, str] | None = None,
+                     capital: float | None = None, current_weights: dict[str, float] | None = None) -> PortfolioReview:
     """Optimize ``config`` from the catalog and keep the inputs a review shows.
 
     Parameters
@@ -140,6 +159,14 @@ def review_portfolio(config: PortfolioConfig, catalog: str | Path | None = None)
     config : PortfolioConfig
     catalog : str or Path, optional
         Catalog root (default: the configured one).
+    sectors : dict of str to str, optional
+        Asset -> sector for the review when the config has none (HRP and risk parity take no
+        sector map, since the optimizer would read it as a constraint).
+    capital : float, optional
+        Portfolio value of the trades when the config has none (a config's capital also caps
+        positions by liquidity).
+    current_weights : dict of str to float, optional
+        Weights held now when the config has none (HRP and risk parity take none either).
 
     Returns
     -------
@@ -153,7 +180,9 @@ def review_portfolio(config: PortfolioConfig, catalog: str | Path | None = None)
         options.setdefault("market_prices", market)
     expected = expected_returns(close, config.returns_method, config.frequency, **options)
     covariance = risk_model(close, config.risk_method, config.frequency, **config.risk_options)
-    return PortfolioReview(config, allocation, close, expected, covariance, constraints_of(config, close, volume))
+    return PortfolioReview(config, allocation, close, expected, covariance, constraints_of(config, close, volume),
+                           dict(config.sectors or sectors or {}), config.capital if config.capital is not None else capital,
+                           dict(config.current_weights or current_weights or {}))
 
 
 def market_returns(instrument: str, start: str | None = None, end: str | None = None, bar_spec: str = "1-DAY-LAST",
