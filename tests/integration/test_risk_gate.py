@@ -156,3 +156,50 @@ def test_a_loss_over_its_hard_level_flattens_and_halts_the_node_until_a_risk_off
     reset = trail[trail["kind"] == "reset"]
     assert reset["actor"].tolist() == ["risk.officer"] and reset["details"].iloc[0]["note"] == "limit raised"
     assert trail.index[trail["kind"] == "reset"][0] > halt.index[0]  # in the order they happened
+
+
+def test_a_node_with_dynamic_rules_scales_its_var_limit_and_streams_breach_probabilities(tmp_path: Path) -> None:
+    catalog = sample_catalog(tmp_path / "catalog")
+    (tmp_path / "limits.yaml").write_text(
+        "limits:\n"
+        "  - {limit_id: day-loss, type: daily_loss, hard: 50000}\n"
+        "  - {limit_id: book-var, type: var, soft: 40000, hard: 60000}\n"
+    )
+    (tmp_path / "dynamic.yaml").write_text(
+        "rules:\n  - {limit_id: book-var, rule: volatility, base_soft: 40000, base_hard: 60000,"
+        " reference_volatility: 0.001, minimum_multiplier: 0.1}\n"
+    )
+    config = NodeConfig(name="risk-forecast-test", replay=ReplayConfig(instrument_ids=[AAPL], speed=3000.0),
+                        catalog=str(catalog), risk_limits=str(tmp_path / "limits.yaml"),
+                        dynamic_limits=str(tmp_path / "dynamic.yaml"), risk_interval=0.2, record_trades=False)
+    from quantdesk.streaming import hub
+
+    snapshots: list[dict] = []
+    subscription = hub("risk-forecast-test").subscribe(snapshots.extend, window=0.02, kinds=["RiskSnapshot"])
+    try:
+        with LiveNode(config) as node:
+            deadline = time.monotonic() + 120
+            while not (snapshots and snapshots[-1]["breach_probabilities"]):
+                assert time.monotonic() < deadline, node.forecast_problem or "no breach probabilities streamed"
+                time.sleep(0.2)
+            latest = snapshots[-1]
+            assert set(latest["breach_probabilities"]) == {"day-loss", "book-var"}
+            assert latest["volatility"] > 0.001 and latest["regime"] in ("low", "normal", "high")
+            # AAPL's daily volatility is far above the 0.1% reference: the VaR limit tightens to its floor share.
+            expected = 60_000 * max(0.001 / latest["volatility"], 0.1)
+            assert node.limits.get("book-var").hard == pytest.approx(expected)
+    finally:
+        hub("risk-forecast-test").unsubscribe(subscription)
+    change = AuditTrail(f"sqlite:///{catalog / 'quantdesk.sqlite'}").records(kind="limit_change").iloc[-1]
+    assert change["actor"] == "dynamic-limits" and change["limit_id"] == "book-var"
+
+
+def test_dynamic_rules_for_an_undeclared_limit_are_refused_before_the_node_starts(tmp_path: Path,
+                                                                                   catalog_root: Path) -> None:
+    (tmp_path / "limits.yaml").write_text("limits:\n  - {limit_id: day-loss, type: daily_loss, hard: 50000}\n")
+    (tmp_path / "dynamic.yaml").write_text(
+        "rules:\n  - {limit_id: book-var, rule: volatility, base_hard: 60000, reference_volatility: 0.01}\n")
+    config = NodeConfig(replay=ReplayConfig(instrument_ids=[AAPL]), catalog=str(catalog_root),
+                        risk_limits=str(tmp_path / "limits.yaml"), dynamic_limits=str(tmp_path / "dynamic.yaml"))
+    with pytest.raises(QuantDeskError, match=r"name limits \['book-var'\] that .*limits.yaml' does not declare"):
+        LiveNode(config)

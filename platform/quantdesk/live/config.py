@@ -116,6 +116,12 @@ class NodeConfig(NautilusConfig, frozen=True):
     risk_interval : float
         Seconds between risk monitor cycles (with ``risk_limits``): exposures, P&L, drawdown,
         VaR/ES and limit utilization, alerts and escalation (:mod:`quantdesk.risk.monitor`).
+    dynamic_limits : str, optional
+        Rules file (:class:`quantdesk.risk.dynamic.DynamicLimitsConfig`) scaling limits with the
+        book's GARCH volatility forecast or regime; each change is audited.
+    forecast_interval : float
+        Seconds between refreshes of the book's volatility forecast, regime, dynamic limits and
+        breach model (:mod:`quantdesk.risk.forecast`), on a thread of their own.
     catalog : str, optional
         Catalog root for the replay and the trade history; the configured one when None.
     redis_url : str, optional
@@ -140,6 +146,8 @@ class NodeConfig(NautilusConfig, frozen=True):
     max_notional_per_order: dict[str, float] = {}
     risk_limits: str | None = None
     risk_interval: float = 5.0
+    dynamic_limits: str | None = None
+    forecast_interval: float = 3600.0
     catalog: str | None = None
     redis_url: str | None = None
     stream_key: str = "nautilus-streams"
@@ -176,6 +184,10 @@ class NodeConfig(NautilusConfig, frozen=True):
             )
         if not self.risk_interval > 0:
             raise QuantDeskError(f"risk_interval={self.risk_interval}: give the seconds between risk monitor cycles, e.g. 5")
+        if not self.forecast_interval > 0:
+            raise QuantDeskError(f"forecast_interval={self.forecast_interval}: give the seconds between risk forecasts")
+        if self.dynamic_limits and not self.risk_limits:
+            raise QuantDeskError("dynamic_limits is set without risk_limits: dynamic rules scale limits of a limits file")
         if self.execution == "sandbox" and self.data != "replay":
             raise QuantDeskError("Sandbox execution fills against replayed quotes: use data: replay, or execution: ib")
         if self.data == "replay":

@@ -140,6 +140,8 @@ class LiveNode:
         self._redis_subscription = None
         self._known_instruments: dict[str, Any] = {}
         self.risk_gate = self.risk_monitor = None
+        self.forecast_problem: str | None = None
+        self._forecast_stop = threading.Event()
         self._preflight()
 
     # ------------------------------------------------------------------ lifecycle
@@ -166,6 +168,16 @@ class LiveNode:
             # The audit trail lives in the store beside the node's catalog, as its trade history does.
             store = dataclasses.replace(settings(), catalog_path=Path(self.catalog)).store_location
             self.limits = LimitBook.load(self.config.risk_limits, self.config.instrument_ids, audit=AuditTrail(store))
+        self.dynamic = None
+        if self.config.dynamic_limits:
+            from quantdesk.risk.dynamic import DynamicLimits, DynamicLimitsConfig
+
+            self.dynamic = DynamicLimits(DynamicLimitsConfig.load(self.config.dynamic_limits))
+            declared = {limit.limit_id for limit in self.limits.limits}
+            unknown = [rule.limit_id for rule in self.dynamic.config.rules if rule.limit_id not in declared]
+            if unknown:
+                raise QuantDeskError(f"Dynamic rules in {self.config.dynamic_limits!r} name limits {unknown} that "
+                                     f"{self.config.risk_limits!r} does not declare: add them there or drop the rules")
 
     def start(self, timeout: float = START_TIMEOUT) -> LiveNode:
         """Build and start the node on its own thread; return once it runs.
@@ -242,14 +254,20 @@ class LiveNode:
         self.risk_gate = self.risk_monitor = None
         if self.limits is None:
             return
-        from quantdesk.risk import CircuitBreaker, NautilusControls, PreTradeChecker, RiskMonitor, install_gate
+        from quantdesk.risk import (
+            CircuitBreaker, NautilusControls, PreTradeChecker, RiskMonitor, ScenarioMatrix, install_gate,
+        )  # fmt: skip
 
         equity = sum(float(balance.split()[0]) for balance in self.config.starting_balances)
         checker = PreTradeChecker(self.limits, equity=equity, audit=self.limits.audit)
         self.risk_gate = install_gate(node.kernel, checker)
         controls = NautilusControls(node.kernel)
-        self.risk_monitor = RiskMonitor(checker, scenarios=self._risk_scenarios(), controls=controls,
+        closes = self._daily_closes()
+        scenarios = ScenarioMatrix(closes.pct_change(fill_method=None).iloc[1:]) if len(closes) > 1 else None
+        self.risk_monitor = RiskMonitor(checker, scenarios=scenarios, controls=controls,
                                         breaker=CircuitBreaker(self.limits.audit, self.limits.authorize))
+        if len(closes) > 1:
+            self._start_forecasts(closes)
         self.risk_gate.breaker = self.risk_monitor.breaker
         events = hub(self.hub_name)
 
@@ -264,21 +282,45 @@ class LiveNode:
         node.kernel.clock.set_timer("quantdesk-risk-monitor", pd.Timedelta(seconds=self.config.risk_interval),
                                     callback=cycle)
 
-    def _risk_scenarios(self):
-        """Return the daily returns of the node's instruments in the catalog for VaR/ES (None when there are none)."""
+    def _daily_closes(self) -> pd.DataFrame:
+        """Return the catalog's daily closes of the node's instruments (empty when it has none), the last ten years."""
         from quantdesk.catalog.columns import read_bar_columns
         from quantdesk.catalog.store import bar_files
-        from quantdesk.risk import ScenarioMatrix
 
         closes = {}
         for instrument_id in self.config.instrument_ids:
             files = bar_files(Path(self.catalog), f"{instrument_id}-1-DAY-LAST-EXTERNAL")
             if files:
                 closes[instrument_id] = read_bar_columns(files, columns=("close",))["close"]
-        if not closes:
-            return None
-        returns = pd.DataFrame(closes).sort_index().pct_change().iloc[1:].tail(RISK_HISTORY_DAYS)
-        return ScenarioMatrix(returns)
+        return pd.DataFrame(closes).sort_index().tail(RISK_HISTORY_DAYS + 1)
+
+    def _start_forecasts(self, closes: pd.DataFrame) -> None:
+        """Refresh the risk forecaster now and every ``forecast_interval`` seconds, on a thread of its own.
+
+        A refresh replays the book and fits GARCH (and the first time a breach model): seconds of work
+        that must not stall the node's loop. It reads the monitor's latest snapshot, never the live checker.
+        """
+        from quantdesk.risk.forecast import RiskForecaster
+
+        forecaster = RiskForecaster(closes, self.limits, self.dynamic)
+        if not forecaster.predicted_limits() and self.dynamic is None:
+            return
+        self.risk_monitor.forecaster = forecaster
+        self._forecast_stop.clear()
+
+        def refresh_forever() -> None:
+            while not self._forecast_stop.is_set():
+                snapshot = self.risk_monitor.last
+                exposures = None if snapshot is None or snapshot.exposures.empty else \
+                    snapshot.exposures.set_index("instrument_id")["exposure"]
+                try:
+                    forecaster.refresh(exposures)
+                except QuantDeskError as error:  # e.g. too short a history: the monitor goes on without forecasts
+                    self.forecast_problem = str(error)
+                self._forecast_stop.wait(self.config.forecast_interval)
+
+        threading.Thread(target=refresh_forever, name=f"quantdesk-risk-forecast-{self.config.name}",
+                         daemon=True).start()
 
     def reset_circuit_breaker(self, actor: str, note: str = "") -> None:
         """Reset the risk monitor's tripped circuit breaker (audited) so trading may resume.
@@ -310,6 +352,7 @@ class LiveNode:
         thread, loop, node = self._thread, self._loop, self._node
         if thread is None:
             return
+        self._forecast_stop.set()
         if loop is not None and node is not None and loop.is_running():
             async def stop_all() -> None:
                 await node.stop_async()

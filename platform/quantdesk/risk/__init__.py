@@ -8,6 +8,7 @@ from quantdesk.risk.breach import (
 )  # fmt: skip
 from quantdesk.risk.checks import BookSummary, Breach, Decision, Order, PreTradeChecker
 from quantdesk.risk.dynamic import DynamicLimits, DynamicLimitsConfig, DynamicRuleConfig, LimitAdjustment
+from quantdesk.risk.forecast import Outlook, RiskForecaster
 from quantdesk.risk.gate import NautilusControls, RiskGate, install_gate, market_price
 from quantdesk.risk.monitor import (
     Alert, BookMeasures, CircuitBreaker, EscalationPolicy, LimitStatus, MonitorSnapshot, RiskMonitor, TradingControls,
@@ -25,7 +26,7 @@ from quantdesk.risk.var_backtest import (
 
 __all__ = [
     "AUDIT_KINDS", "LIMIT_TYPES", "SCOPES", "UNITS", "AuditRecord", "AuditTrail", "Authorize", "BookSummary", "Breach",
-    "Decision", "Alert", "BookMeasures", "CircuitBreaker", "EscalationPolicy", "LimitStatus", "MonitorSnapshot", "NautilusControls",
+    "Decision", "Outlook", "RiskForecaster", "Alert", "BookMeasures", "CircuitBreaker", "EscalationPolicy", "LimitStatus", "MonitorSnapshot", "NautilusControls",
     "RiskMonitor", "TradingControls", "book_value", "market_price", "LimitBook", "LimitConfig", "Order", "PreTradeChecker", "RiskGate", "RiskLimitsConfig", "install_gate",
     "read_export",
     "CoverageTest", "GarchForecast", "RiskEstimate", "ScenarioMatrix", "TrafficLight", "VarBacktest", "backtest_var",

@@ -38,6 +38,7 @@ from quantdesk.risk.checks import PreTradeChecker, readable_number
 
 if TYPE_CHECKING:
     from quantdesk.risk.audit import AuditTrail
+    from quantdesk.risk.forecast import RiskForecaster
     from quantdesk.risk.measures import ScenarioMatrix
 
 STATES = ("active", "reducing", "halted")
@@ -92,7 +93,7 @@ class Alert:
 
     ts_event: int
     limit_id: str
-    level: str
+    level: str  # "soft", "hard", or "predicted" for a breach the model expects
     action: str  # "warn", "block" or "halt"
     message: str
 
@@ -117,6 +118,9 @@ class MonitorSnapshot:
     breaker_reason: str | None
     alerts: tuple[Alert, ...] = ()
     seconds: float = 0.0
+    breach_probabilities: dict[str, float] = field(default_factory=dict)
+    volatility: float | None = None
+    regime: str | None = None
 
     def limits_frame(self) -> pd.DataFrame:
         """Return the limit statuses as a table, most used first."""
@@ -133,7 +137,8 @@ class MonitorSnapshot:
             "expected_shortfall": self.expected_shortfall, "state": self.state,
             "breaker_tripped": self.breaker_tripped, "breaker_reason": self.breaker_reason,
             "exposures": self.exposures.to_dict("records"), "limits": [s.__dict__ for s in self.limits],
-            "alerts": [a.__dict__ for a in self.alerts],
+            "alerts": [a.__dict__ for a in self.alerts], "breach_probabilities": self.breach_probabilities,
+            "volatility": self.volatility, "regime": self.regime,
         }  # fmt: skip
 
 
@@ -211,6 +216,9 @@ class RiskMonitor:
         How to block, flatten and halt; without them the monitor only reports.
     on_alert : callable, optional
         Called with each new :class:`Alert`.
+    forecaster : RiskForecaster, optional
+        Breach probabilities of the loss limits each cycle (an alert when one reaches the
+        model's threshold), and the book's volatility and regime; refreshed elsewhere.
     """
 
     checker: PreTradeChecker
@@ -222,9 +230,11 @@ class RiskMonitor:
     breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
     controls: TradingControls | None = None
     on_alert: Callable[[Alert], None] | None = None
+    forecaster: RiskForecaster | None = None
     state: str = "active"
     last: MonitorSnapshot | None = None
     _levels: dict[str, str] = field(default_factory=dict)
+    _predicted: set[str] = field(default_factory=set)
 
     def cycle(self, ts_event: int | None = None) -> MonitorSnapshot:
         """Run one cycle on the checker's current book and return what it measured."""
@@ -251,12 +261,19 @@ class RiskMonitor:
             if (status := _status(limit, measures.value(limit, var, es))) is not None
         )  # fmt: skip
         alerts = self._escalate(statuses, ts_event)
+        probabilities, volatility, regime = {}, None, None
+        if self.forecaster is not None:
+            predicted = self.forecaster.probabilities({status.limit_id: status.utilization for status in statuses})
+            probabilities = {str(limit_id): float(p) for limit_id, p in predicted.items()}
+            alerts += self._predicted_alerts(probabilities, ts_event)
+            if self.forecaster.outlook is not None:
+                volatility, regime = self.forecaster.outlook.volatility, self.forecaster.outlook.regime
         exposures = _exposures(positions)
         snapshot = MonitorSnapshot(
             ts_event, summary.equity, summary.equity - summary.day_start_equity,
             _ratio(summary.peak_equity - summary.equity, summary.peak_equity), summary.gross_exposure,
             summary.net_exposure, summary.leverage, var, es, exposures, statuses, self.state, self.breaker.tripped,
-            self.breaker.reason, alerts, time.perf_counter() - started,
+            self.breaker.reason, alerts, time.perf_counter() - started, probabilities, volatility, regime,
         )  # fmt: skip
         self.last = snapshot
         return snapshot
@@ -298,6 +315,25 @@ class RiskMonitor:
                             {"action": a.action, "message": a.message}, ts_event)
                 for a in alerts
             ])  # fmt: skip
+        if self.on_alert is not None:
+            for alert in alerts:
+                self.on_alert(alert)
+        return tuple(alerts)
+
+    def _predicted_alerts(self, probabilities: dict[str, float], ts_event: int) -> tuple[Alert, ...]:
+        """Warn once when a limit's breach probability reaches the model's threshold (again after it fell back)."""
+        threshold = self.forecaster.model.threshold if self.forecaster.model is not None else 1.0
+        alerts = []
+        for limit_id, probability in probabilities.items():
+            if probability >= threshold and limit_id not in self._predicted:
+                alerts.append(Alert(ts_event, limit_id, "predicted", "warn",
+                                    f"breach of {limit_id!r} predicted: probability {probability:.1%} within the "
+                                    f"next interval (alert threshold {threshold:.1%})"))
+        self._predicted = {limit_id for limit_id, p in probabilities.items() if p >= threshold}
+        if alerts and self.checker.audit is not None:
+            self.checker.audit.append([AuditRecord("breach", "risk-monitor", a.limit_id,
+                                                   {"action": "predicted", "message": a.message}, ts_event)
+                                       for a in alerts])
         if self.on_alert is not None:
             for alert in alerts:
                 self.on_alert(alert)
