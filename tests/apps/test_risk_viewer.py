@@ -186,8 +186,8 @@ def test_breaker_trips_on_a_loss_shows_in_the_view_and_is_reset_with_a_name(
     assert node.wait_for_order(order, until=("FILLED", "DENIED"))["status"] == "FILLED"
     wait_until(lambda: dashboard.snapshot["state"] == "halted", "the halt")
     assert dashboard.snapshot["breaker_tripped"] and dashboard.snapshot["breaker_reason"].startswith("daily-loss (daily_loss)")
-    status = dashboard._status_view()
-    assert status.alert_type == "danger" and status.object.startswith("**Circuit breaker tripped** · trading halted")
+    text, colour = dashboard.status()
+    assert colour == "danger" and text.startswith("**Circuit breaker tripped** · trading halted · daily-loss")
     wait_until(lambda: "halt" in set(dashboard.alerts["action"]), "the halt in the alerts feed")
 
     dashboard.param.update(soft=25_000.0, hard=50_000.0)

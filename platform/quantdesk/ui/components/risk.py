@@ -72,4 +72,4 @@ def var_history_chart(history: pd.DataFrame, title: str = "VaR/ES history") -> h
     exceptions = hv.Scatter((hits.index, hits["profit_and_loss"].to_numpy()), time, money,
                             label=f"exceptions ({len(hits)})").opts(color=RED, size=7, marker="x", tools=["hover"])
     return (pnl * var * es * exceptions).opts(title=title, responsive=True, height=320, legend_position="bottom_left",
-                                             show_grid=True)
+                                             show_grid=True, yformatter="%.0f")

@@ -16,6 +16,7 @@ import io
 import json
 import tempfile
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -38,6 +39,13 @@ FEED_WINDOW = 0.5  # snapshots come every few seconds: half a second of them per
 AUDIT_PERIOD_MS = 10_000
 ALERTS_KEPT = 500
 AUDIT_SHOWN = 2_000  # newest audit records in the table; the downloads hold every record
+EXPOSURE_COLUMNS = ["instrument_id", "sector", "quantity", "price", "exposure"]
+NUMBERS = {  # snapshot field -> (label, format)
+    "equity": ("Equity (USD)", "{:,.0f}"), "day_pnl": ("Day P&L (USD)", "{:+,.0f}"), "drawdown": ("Drawdown", "{:.2%}"),
+    "gross_exposure": ("Gross exposure (USD)", "{:,.0f}"), "net_exposure": ("Net exposure (USD)", "{:,.0f}"),
+    "leverage": ("Leverage", "{:.2f}"), "value_at_risk": ("VaR 99% 1-day (USD)", "{:,.0f}"),
+    "expected_shortfall": ("ES 99% 1-day (USD)", "{:,.0f}"),
+}
 ALERT_COLUMNS = ["time", "limit_id", "level", "action", "message"]
 AUDIT_COLUMNS = ["sequence", "time", "kind", "actor", "limit_id", "details"]
 STATE_COLOURS = {"active": "success", "reducing": "warning", "halted": "danger"}
@@ -48,6 +56,21 @@ ELSEWHERE = ("The node runs in another process (QUANTDESK_REDIS_URL is set): thi
 def _alert_rows(snapshots: list[Event]) -> list[dict[str, Any]]:
     return [{"time": pd.Timestamp(alert["ts_event"], unit="ns", tz="UTC"), **{k: alert[k] for k in ALERT_COLUMNS[1:]}}
             for snapshot in snapshots for alert in snapshot.get("alerts", ())]
+
+
+def _readable_limits(limits: pd.DataFrame) -> pd.DataFrame:
+    """Return the limits table as a person reads it: thousands separators, utilization in percent, blanks."""
+    def number(value: Any) -> str:
+        if value is None or pd.isna(value):
+            return ""
+        return f"{value:,.0f}" if abs(value) >= 1_000 else f"{value:.4g}"
+
+    shown = limits.astype(object).copy()
+    for column in ("soft", "hard", "value"):
+        shown[column] = limits[column].map(number)
+    shown["utilization"] = limits["utilization"].map(lambda u: "" if u is None or pd.isna(u) else f"{100 * u:.1f}%")
+    shown["target"] = limits["target"].fillna("")
+    return shown
 
 
 class RiskDashboard(pn.viewable.Viewer):
@@ -64,6 +87,8 @@ class RiskDashboard(pn.viewable.Viewer):
     snapshot = param.Dict(default=None, allow_None=True, doc="The newest RiskSnapshot of the node's risk monitor.")
     limits = param.DataFrame(default=None, allow_None=True,
                              doc="Every limit with its latest value, utilization (value / hard level) and level.")
+    exposures = param.DataFrame(default=None, allow_None=True,
+                                doc="Net quantity, price and market value per instrument, with its sector.")
     alerts = param.DataFrame(default=None, allow_None=True, doc="Alerts the monitor raised, newest first.")
     audit = param.DataFrame(default=None, allow_None=True, doc="The risk audit trail, newest first.")
     detail = param.String(default="", doc="Why the dashboard has no live feed; empty when it has one.")
@@ -108,6 +133,7 @@ class RiskDashboard(pn.viewable.Viewer):
         self._var_key: tuple | None = None
         self._returns: dict[tuple[str, ...], pd.DataFrame] = {}  # daily returns read from the catalog, per book
         self.history: BookHistory | None = None  # the book the VaR history measured
+        self.exposures = pd.DataFrame(columns=EXPOSURE_COLUMNS)
         try:
             self._feed = shared_feed()
         except QuantDeskError as error:
@@ -152,6 +178,7 @@ class RiskDashboard(pn.viewable.Viewer):
         if rows:
             self._alert_rows = (self._alert_rows + rows)[-ALERTS_KEPT:]
             self.alerts = pd.DataFrame(self._alert_rows[::-1], columns=ALERT_COLUMNS)
+        self.exposures = pd.DataFrame(list(snapshots[-1]["exposures"]), columns=EXPOSURE_COLUMNS).round({"exposure": 2})
         self.snapshot = snapshots[-1]
         self._show_limits()
         if rows:
@@ -299,63 +326,55 @@ class RiskDashboard(pn.viewable.Viewer):
 
     # ------------------------------------------------------------------ views
 
-    @param.depends("snapshot", "detail")
-    def _status_view(self) -> pn.viewable.Viewable:
+    def status(self) -> tuple[str, str]:
+        """Return the line saying whether the breaker tripped and how trading stands, and its alert colour."""
         if self.detail:
-            return pn.pane.Alert(self.detail, alert_type="warning", sizing_mode="stretch_width")
+            return self.detail, "warning"
         snapshot = self.snapshot
         if snapshot is None:
-            return pn.pane.Alert("Waiting for the risk monitor's first snapshot", alert_type="info",
-                                 sizing_mode="stretch_width")
+            return "Waiting for the risk monitor's first snapshot", "info"
         state = snapshot["state"]
         time = pd.Timestamp(snapshot["ts_event"], unit="ns", tz="UTC").strftime("%Y-%m-%d %H:%M:%S UTC")
         if snapshot["breaker_tripped"]:
             text = f"**Circuit breaker tripped** · trading {state} · {snapshot['breaker_reason']}"
         else:
             text = f"**Circuit breaker armed** · trading {state}"
-        return pn.pane.Alert(f"{text} · snapshot {time}", alert_type=STATE_COLOURS.get(state, "secondary"),
-                             sizing_mode="stretch_width", name="breaker")
+        return f"{text} · snapshot {time}", STATE_COLOURS.get(state, "secondary")
 
-    @param.depends("snapshot")
-    def _numbers(self) -> pn.viewable.Viewable:
+    def _numbers(self) -> dict[str, str]:
         snapshot = self.snapshot or {}
+        return {label: "n/a" if snapshot.get(key) is None else template.format(snapshot[key])
+                for key, (label, template) in NUMBERS.items()}
 
-        def number(name: str, value: float | None, template: str) -> pn.indicators.Number:
-            shown = "n/a" if value is None else template.format(value)
-            return pn.indicators.Number(label=name, value=0, format=shown, font_size="20pt", title_size="10pt")
+    def _live_views(self) -> tuple[pn.viewable.Viewable, ...]:
+        """Return the views that follow the snapshots: status, numbers, utilization and exposure charts.
 
-        return pn.FlexBox(
-            number("Equity (USD)", snapshot.get("equity"), "{:,.0f}"),
-            number("Day P&L (USD)", snapshot.get("day_pnl"), "{:+,.0f}"),
-            number("Drawdown", snapshot.get("drawdown"), "{:.2%}"),
-            number("Gross exposure (USD)", snapshot.get("gross_exposure"), "{:,.0f}"),
-            number("Net exposure (USD)", snapshot.get("net_exposure"), "{:,.0f}"),
-            number("Leverage", snapshot.get("leverage"), "{:.2f}"),
-            number("VaR 99% 1-day (USD)", snapshot.get("value_at_risk"), "{:,.0f}"),
-            number("ES 99% 1-day (USD)", snapshot.get("expected_shortfall"), "{:,.0f}"),
-            sizing_mode="stretch_width",
-        )
+        They are built once and changed in place, so a snapshot every few seconds updates a few
+        Bokeh properties instead of replacing models.
+        """
+        status = pn.pane.Alert("", sizing_mode="stretch_width", name="breaker")
+        numbers = {label: pn.indicators.Number(label=label, value=0, format="n/a", font_size="20pt", title_size="10pt")
+                   for label, _ in NUMBERS.values()}
+        utilization = pn.pane.HoloViews(sizing_mode="stretch_width", name="utilization")
+        by_instrument = pn.pane.HoloViews(sizing_mode="stretch_width", name="exposure-instrument")
+        by_sector = pn.pane.HoloViews(sizing_mode="stretch_width", name="exposure-sector")
 
-    @param.depends("limits")
-    def _utilization_view(self) -> pn.viewable.Viewable:
-        statuses = self.snapshot["limits"] if self.snapshot else []
-        if not statuses:
-            return pn.pane.Markdown("No limit measured on the book yet.", sizing_mode="stretch_width")
-        return pn.pane.HoloViews(utilization_chart(pd.DataFrame(statuses)), sizing_mode="stretch_width",
-                                 name="utilization")
+        def redraw(*_: Any) -> None:
+            text, colour = self.status()
+            status.param.update(object=text, alert_type=colour)
+            for label, shown in self._numbers().items():
+                numbers[label].format = shown
+            statuses = pd.DataFrame(list((self.snapshot or {}).get("limits", ())),
+                                    columns=["limit_id", "utilization", "level"])
+            utilization.object = utilization_chart(statuses)
+            by_instrument.object = exposure_chart(self.exposures, "instrument_id")
+            by_sector.object = exposure_chart(self.exposures, "sector")
 
-    @param.depends("snapshot")
-    def _exposure_view(self) -> pn.viewable.Viewable:
-        exposures = pd.DataFrame(list((self.snapshot or {}).get("exposures", ())),
-                                 columns=["instrument_id", "sector", "quantity", "price", "exposure"])
-        if exposures.empty:
-            return pn.pane.Markdown("The book is flat: no exposure.", sizing_mode="stretch_width")
-        return pn.Column(
-            pn.Row(pn.pane.HoloViews(exposure_chart(exposures, "instrument_id"), sizing_mode="stretch_width"),
-                   pn.pane.HoloViews(exposure_chart(exposures, "sector"), sizing_mode="stretch_width"),
-                   sizing_mode="stretch_width"),
-            self._table(exposures.round({"exposure": 2})), sizing_mode="stretch_width",
-        )
+        redraw()
+        self.param.watch(redraw, ["snapshot", "detail"])
+        exposures = pn.Column(pn.Row(by_instrument, by_sector, sizing_mode="stretch_width"),
+                              self._linked_table("exposures"), sizing_mode="stretch_width")
+        return status, pn.FlexBox(*numbers.values(), sizing_mode="stretch_width"), utilization, exposures
 
     @param.depends("var_frame", "var_message", "computing")
     def _var_view(self) -> pn.viewable.Viewable:
@@ -390,25 +409,41 @@ class RiskDashboard(pn.viewable.Viewer):
         return pn.widgets.Tabulator(frame, show_index=False, disabled=True, theme="simple", layout="fit_data_stretch",
                                     sizing_mode="stretch_width", **options)
 
-    def _linked_table(self, parameter: str, **options: Any) -> pn.widgets.Tabulator:
-        """Return a table that follows a DataFrame parameter (one value update per change)."""
-        table = self._table(getattr(self, parameter), **options)
-        self.param.watch(lambda event: setattr(table, "value", event.new), parameter)
+    def _linked_table(self, parameter: str, shown: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+                      **options: Any) -> pn.widgets.Tabulator:
+        """Return a table that follows a DataFrame parameter (one value update per change), through ``shown`` if given."""
+        def value(frame: pd.DataFrame | None) -> pd.DataFrame | None:
+            return frame if frame is None or shown is None else shown(frame)
+
+        table = self._table(value(getattr(self, parameter)), **options)
+        self.param.watch(lambda event: setattr(table, "value", value(event.new)), parameter)
         return table
 
     def _limits_panel(self) -> pn.viewable.Viewable:
-        table = self._linked_table("limits", selectable=1)
+        table = self._linked_table("limits", _readable_limits, selectable=1)
         table.param.watch(self._clicked_limit, "selection")
         editable = self._node is not None and self._node.limits is not None
+        if not editable:
+            return pn.Column(table, pn.pane.Alert(ELSEWHERE if self._node is None else self.detail, alert_type="info",
+                                                  sizing_mode="stretch_width"), sizing_mode="stretch_width")
+        field = {"width": 220}
+        fields = pn.Column(
+            pn.Row(pn.widgets.TextInput.from_param(self.param.limit_id, **field),
+                   pn.widgets.Select.from_param(self.param.limit_type, **field),
+                   pn.widgets.Select.from_param(self.param.scope, **field)),
+            pn.Row(pn.widgets.TextInput.from_param(self.param.target, **field),
+                   pn.widgets.FloatInput.from_param(self.param.soft, **field),
+                   pn.widgets.FloatInput.from_param(self.param.hard, **field)),
+        )
         form = pn.Column(
-            pn.Param(self.param, parameters=["limit_id", "limit_type", "scope", "target", "soft", "hard"],
-                     show_name=False, widgets={"soft": pn.widgets.FloatInput, "hard": pn.widgets.FloatInput}),
+            pn.pane.Markdown("Click a limit to load it, change its levels and save; a new id adds a limit. "
+                             "Every change is recorded in the audit trail under your name.", sizing_mode="stretch_width"),
+            fields,
             pn.Row(pn.widgets.Button.from_param(self.param.save, color="primary"),
                    pn.widgets.Button.from_param(self.param.remove, color="danger")),
-            width=360,
-        ) if editable else pn.pane.Alert(ELSEWHERE if self._node is None else self.detail, alert_type="info",
-                                         sizing_mode="stretch_width")
-        return pn.Row(pn.Column(table, sizing_mode="stretch_width"), form, sizing_mode="stretch_width")
+            sizing_mode="stretch_width",
+        )
+        return pn.Column(table, form, sizing_mode="stretch_width")
 
     def _clicked_limit(self, event: Any) -> None:
         frame = self.limits
@@ -437,17 +472,18 @@ class RiskDashboard(pn.viewable.Viewer):
                               pn.widgets.Select.from_param(self.param.method, width=160),
                               pn.widgets.IntInput.from_param(self.param.window, width=160),
                               pn.widgets.Button.from_param(self.param.recompute, align="end"))
+        status, numbers, utilization, exposures = self._live_views()
         tabs = pn.Tabs(
             ("Limits", self._limits_panel()),
-            ("Exposures", self._exposure_view),
+            ("Exposures", exposures),
             ("VaR/ES history", pn.Column(var_controls, self._var_view, sizing_mode="stretch_width")),
             ("Alerts", self._linked_table("alerts", pagination="local", page_size=15)),
             ("Audit log", self._audit_panel()),
             sizing_mode="stretch_width", dynamic=False,
         )
         return pn.Column(
-            self._status_view,
+            status,
             pn.Row(pn.widgets.TextInput.from_param(self.param.actor, width=260), self._breaker_panel(),
                    sizing_mode="stretch_width"),
-            self._messages, self._numbers, self._utilization_view, tabs, sizing_mode="stretch_width",
+            self._messages, numbers, utilization, tabs, sizing_mode="stretch_width",
         )
