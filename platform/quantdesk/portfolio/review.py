@@ -21,9 +21,8 @@ from quantdesk.config.portfolio import PortfolioConfig
 from quantdesk.errors import QuantDeskError
 from quantdesk.portfolio.allocation import RebalancingPlan, TradingCosts, plan_rebalance
 from quantdesk.portfolio.constraints import Constraints
-from quantdesk.portfolio.estimators import expected_returns, risk_model
 from quantdesk.portfolio.optimize import Allocation, efficient_frontier
-from quantdesk.portfolio.run import constraints_of, load_bars, run_portfolio
+from quantdesk.portfolio.run import load_bars, portfolio_inputs, run_portfolio
 
 CASH = "cash"
 
@@ -172,15 +171,9 @@ def review_portfolio(config: PortfolioConfig, catalog: str | Path | None = None,
     -------
     PortfolioReview
     """
-    allocation = run_portfolio(config, catalog)
-    close, volume = load_bars(config.universe, config.start, config.end, config.bar_spec, catalog)
-    options = dict(config.returns_options)
-    if config.returns_method == "capm" and config.market is not None:
-        market = load_bars([config.market], config.start, config.end, config.bar_spec, catalog)[0][config.market]
-        options.setdefault("market_prices", market)
-    expected = expected_returns(close, config.returns_method, config.frequency, **options)
-    covariance = risk_model(close, config.risk_method, config.frequency, **config.risk_options)
-    return PortfolioReview(config, allocation, close, expected, covariance, constraints_of(config, close, volume),
+    inputs = portfolio_inputs(config, catalog)
+    allocation = run_portfolio(config, catalog, inputs=inputs)
+    return PortfolioReview(config, allocation, inputs.close, inputs.expected, inputs.covariance, inputs.constraints,
                            dict(config.sectors or sectors or {}), config.capital if config.capital is not None else capital,
                            dict(config.current_weights or current_weights or {}))
 

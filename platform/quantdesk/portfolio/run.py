@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -40,8 +41,32 @@ def load_bars(universe: list[str], start: str | None = None, end: str | None = N
     return close, volume
 
 
-def run_portfolio(config: PortfolioConfig, catalog: str | Path | None = None) -> Allocation:
-    """Optimize the portfolio ``config`` describes, from the catalog's bars.
+class PortfolioInputs(NamedTuple):
+    """What a config's optimization starts from, drawn from the catalog once.
+
+    Attributes
+    ----------
+    close : pandas.DataFrame
+        Closes over the period, one column per asset.
+    expected : pandas.Series
+        Annualized expected returns of the config's estimator.
+    covariance : pandas.DataFrame
+        Annualized covariance of the config's risk model.
+    constraints : Constraints or None
+        The constraints the config sets.
+    market : pandas.Series or None
+        Closes of the config's ``market`` (None when it names none).
+    """
+
+    close: pd.DataFrame
+    expected: pd.Series
+    covariance: pd.DataFrame
+    constraints: Constraints | None
+    market: pd.Series | None
+
+
+def portfolio_inputs(config: PortfolioConfig, catalog: str | Path | None = None) -> PortfolioInputs:
+    """Return the closes, estimates and constraints ``config`` is optimized from, read from the catalog.
 
     Parameters
     ----------
@@ -51,7 +76,7 @@ def run_portfolio(config: PortfolioConfig, catalog: str | Path | None = None) ->
 
     Returns
     -------
-    Allocation
+    PortfolioInputs
     """
     config.check()
     close, volume = load_bars(config.universe, config.start, config.end, config.bar_spec, catalog)
@@ -63,6 +88,26 @@ def run_portfolio(config: PortfolioConfig, catalog: str | Path | None = None) ->
         returns_options.setdefault("market_prices", market)
     expected = expected_returns(close, config.returns_method, config.frequency, **returns_options)
     covariance = risk_model(close, config.risk_method, config.frequency, **config.risk_options)
+    return PortfolioInputs(close, expected, covariance, constraints_of(config, close, volume), market)
+
+
+def run_portfolio(config: PortfolioConfig, catalog: str | Path | None = None, *,
+                  inputs: PortfolioInputs | None = None) -> Allocation:
+    """Optimize the portfolio ``config`` describes, from the catalog's bars.
+
+    Parameters
+    ----------
+    config : PortfolioConfig
+    catalog : str or Path, optional
+        Catalog root (default: the configured one).
+    inputs : PortfolioInputs, optional
+        ``portfolio_inputs(config, catalog)`` when the caller has them already (default: read them).
+
+    Returns
+    -------
+    Allocation
+    """
+    close, expected, covariance, constraints, market = inputs if inputs is not None else portfolio_inputs(config, catalog)
     options: dict = {}
     if config.method == "multi_objective":
         options = {"weights": config.objective_weights, "scores": config.scores or None}
@@ -73,7 +118,7 @@ def run_portfolio(config: PortfolioConfig, catalog: str | Path | None = None) ->
     elif config.method == "black_litterman":
         options = {"views": config.views, "market_caps": config.market_caps or None, "market_prices": market,
                    "risk_aversion": config.risk_aversion, "tau": config.tau, "frequency": config.frequency}
-    return optimize(expected, covariance, config.method, constraints_of(config, close, volume),
+    return optimize(expected, covariance, config.method, constraints,
                     target_return=config.target_return, target_volatility=config.target_volatility,
                     risk_free_rate=config.risk_free_rate, **options)
 
