@@ -4,17 +4,23 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import nbformat
+import numpy as np
+import pandas as pd
 import papermill
 import pytest
 
+from quantdesk.catalog import bars_frame, open_catalog
 from quantdesk.config.portfolio import PortfolioConfig
 from quantdesk.jobs import list_job_runs, run_job
 from quantdesk.portfolio.run import run_portfolio
+from quantdesk.risk import AuditTrail, read_export
 from quantdesk.testing import subprocess_env
 
 pytestmark = pytest.mark.notebooks
@@ -102,7 +108,7 @@ def test_failed_job_is_archived_with_its_error(repository_kernel: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["jobs", "run", "no_such_report"], "Unknown job 'no_such_report': the jobs are backtest_report, factor_report, portfolio_report, walk_forward_report"),
+        (["jobs", "run", "no_such_report"], "Unknown job 'no_such_report': the jobs are backtest_report, factor_report, portfolio_report, risk_report, walk_forward_report"),
         (["jobs", "run", "backtest_report", "-p", "slow_period", "slow"], "slow_period='slow'"),
         (["jobs", "run", "backtest_report", "-p", "colour", "red"], "Unknown parameter 'colour'"),
     ],
@@ -207,3 +213,33 @@ def test_live_paper_trading_notebook(repository_kernel: Path, tmp_path: Path) ->
     assert "bars streamed in 3 s" in text and "0 bars streamed" not in text
     # The store kept both orders after the node stopped.
     assert "trade history: 2 orders of this session, statuses ['CANCELED', 'FILLED']" in text
+
+
+def test_risk_report_job_measures_the_book_and_exports_the_audit_period(repository_kernel: Path) -> None:
+    trail = AuditTrail(f"sqlite:///{repository_kernel / 'quantdesk.sqlite'}")  # the store of the job's catalog
+    marker = uuid.uuid4().hex
+    trail.record("limit_change", "report-test", "book-gross", {"marker": marker})
+    trail.record("limit_change", "report-test", "book-gross", {"marker": marker, "old": True},
+                 ts_event=pd.Timestamp("2001-01-02", tz="UTC").value)  # before the period: left out
+    record = run_job("risk_report", {"positions": "AAPL.XNAS: 1000, IBM.XNYS: -500", "audit_start": "2020-01-01",
+                                     "monte_carlo_paths": "20000"}, progress=False)
+    assert record.status == "succeeded", record.error
+    html = (record.folder / "report.html").read_text()
+    assert "Risk report" in html and "Basel traffic light" in html
+    assert "cdn.bokeh.org" not in html and html.count('"name":"Figure"') >= 2  # utilization, VaR history
+    # The book by hand: marked at the last close both instruments share, VaR of its P&L over the last 2,520 days.
+    parquet = open_catalog(repository_kernel)
+    closes = pd.DataFrame({i: bars_frame(parquet, f"{i}-1-DAY-LAST-EXTERNAL")["close"]
+                           for i in ("AAPL.XNAS", "IBM.XNYS")}).dropna()
+    values = pd.Series({"AAPL.XNAS": 1000.0, "IBM.XNYS": -500.0}) * closes.iloc[-1]
+    assert f"gross {values.abs().sum():,.0f} USD, net {values.sum():,.0f} USD" in html
+    pnl = (closes.pct_change().iloc[1:].tail(2520) @ values).to_numpy()
+    worst = np.sort(pnl)[: math.ceil(2520 * 0.01)]  # the 26 worst days: VaR is the last of them, ES their mean
+    assert f"{-worst[-1]:.2f}" in html and f"{-worst.mean():.2f}" in html
+    # The period's audit records, exported beside the report, both ways alike.
+    exported = read_export(record.folder / "risk_audit.csv")
+    mine = exported[exported["details"].map(lambda details: details.get("marker") == marker)]
+    assert len(mine) == 1 and "old" not in mine["details"].iloc[0]
+    assert (exported["ts_event"] >= pd.Timestamp("2020-01-01", tz="UTC")).all()
+    assert list(read_export(record.folder / "risk_audit.json")["sequence"]) == list(exported["sequence"])
+

@@ -1,7 +1,8 @@
 """Run a report notebook with papermill and archive it with its parameters and an HTML copy.
 
 Each run gets its own folder ``<catalog>/jobs/<job>/<UTC time>-<parameters hash>/`` holding
-``notebook.ipynb`` (executed), ``report.html``, ``parameters.json`` and ``status.json``.
+``notebook.ipynb`` (executed), ``report.html``, ``parameters.json``, ``status.json`` and any
+file the notebook writes to :func:`output_folder` (e.g. a data export beside the report).
 The folder is assembled under a hidden name and renamed when complete; a failed run is
 archived too, with its error, so nothing a scheduler started is lost.
 """
@@ -28,6 +29,7 @@ from quantdesk.errors import QuantDeskError
 
 REPORTS = REPOSITORY_ROOT / "notebooks" / "reports"
 KERNEL_NAME = "quantdesk"
+JOB_FOLDER = "QUANTDESK_JOB_FOLDER"  # a running job's archive folder, for files its notebook writes
 
 
 @dataclass(frozen=True)
@@ -76,12 +78,21 @@ def _convert(job: str, name: str, raw: Any, declared: dict[str, Any]) -> Any:
     return raw
 
 
+def output_folder(folder: str | Path = "") -> Path:
+    """Return where a report notebook writes its files: ``folder``, else its job's archive folder, else the current one.
+
+    A job's files written there end up next to its ``report.html``.
+    """
+    return Path(folder or os.environ.get(JOB_FOLDER) or ".")
+
+
 @contextlib.contextmanager
-def _kernel_environment(catalog: Path) -> Iterator[None]:
-    """Let the kernel find the repository's kernel spec and the chosen catalog."""
-    saved = {key: os.environ.get(key) for key in ("JUPYTER_PATH", "QUANTDESK_CATALOG")}
+def _kernel_environment(catalog: Path, folder: Path) -> Iterator[None]:
+    """Let the kernel find the repository's kernel spec, the chosen catalog and the run's archive folder."""
+    saved = {key: os.environ.get(key) for key in ("JUPYTER_PATH", "QUANTDESK_CATALOG", JOB_FOLDER)}
     os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [str(REPOSITORY_ROOT), saved["JUPYTER_PATH"]]))
     os.environ["QUANTDESK_CATALOG"] = str(catalog)
+    os.environ[JOB_FOLDER] = str(folder)
     try:
         yield
     finally:
@@ -138,7 +149,7 @@ def run_job(
 
     error: str | None = None
     clock = time.perf_counter()
-    with _kernel_environment(root):
+    with _kernel_environment(root, staging):
         try:
             papermill.execute_notebook(
                 str(notebook),
@@ -192,4 +203,4 @@ def list_job_runs(name: str | None = None, catalog: str | Path | None = None) ->
     return frame.sort_values("started", ascending=False, ignore_index=True)
 
 
-__all__ = ["JobRecord", "available_jobs", "list_job_runs", "run_job"]
+__all__ = ["JobRecord", "available_jobs", "list_job_runs", "output_folder", "run_job"]

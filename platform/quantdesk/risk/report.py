@@ -15,9 +15,10 @@ from typing import Any
 
 import pandas as pd
 
-from quantdesk.config.risk import LimitConfig
+from quantdesk.config.risk import LimitConfig, RiskLimitsConfig
 from quantdesk.errors import QuantDeskError
 from quantdesk.risk.measures import historical_var, monte_carlo_var, parametric_var
+from quantdesk.risk.monitor import MonitorSnapshot
 from quantdesk.risk.var_backtest import BASEL_OBSERVATIONS, VarBacktest, backtest_var, rolling_var
 
 FLAT_INSTRUMENT = "SPX.INDEX"  # the sample catalog's index: the stand-in for a flat book
@@ -47,10 +48,8 @@ class BookHistory:
     source: str
 
 
-def daily_returns(instrument_ids: Sequence[str], catalog: str | Path | None = None) -> pd.DataFrame:
-    """Return the daily close-to-close returns of ``instrument_ids`` from the catalog, one column each.
-
-    Only days on which every instrument has a return are kept.
+def daily_closes(instrument_ids: Sequence[str], catalog: str | Path | None = None) -> pd.DataFrame:
+    """Return the daily closes of ``instrument_ids`` from the catalog, one column each, in time order.
 
     Raises
     ------
@@ -67,8 +66,20 @@ def daily_returns(instrument_ids: Sequence[str], catalog: str | Path | None = No
     if missing:
         known = ", ".join(t.removesuffix(suffix) for t in stored if t.endswith(suffix)) or "none"
         raise QuantDeskError(f"No daily bars for {', '.join(missing)} in the catalog: it has them for {known}")
-    closes = pd.DataFrame({i: bars_frame(parquet, f"{i}{suffix}")["close"] for i in instrument_ids})
-    return closes.sort_index().pct_change(fill_method=None).dropna()
+    return pd.DataFrame({i: bars_frame(parquet, f"{i}{suffix}")["close"] for i in instrument_ids}).sort_index()
+
+
+def daily_returns(instrument_ids: Sequence[str], catalog: str | Path | None = None) -> pd.DataFrame:
+    """Return the daily close-to-close returns of ``instrument_ids`` from the catalog, one column each.
+
+    Only days on which every instrument has a return are kept.
+
+    Raises
+    ------
+    QuantDeskError
+        Naming the instruments the catalog has no daily bars for.
+    """
+    return daily_closes(instrument_ids, catalog).pct_change(fill_method=None).dropna()
 
 
 def book_history(exposures: Mapping[str, float] | pd.Series, catalog: str | Path | None = None,
@@ -191,3 +202,75 @@ def limits_table(limits: Iterable[LimitConfig], statuses: Iterable[Mapping[str, 
                      "soft": limit.soft, "hard": limit.hard, "value": status.get("value"),
                      "utilization": status.get("utilization"), "level": status.get("level", "per order")})
     return pd.DataFrame(rows, columns=LIMIT_COLUMNS)
+
+
+def parse_quantities(text: str) -> dict[str, float]:
+    """Return ``{"AAPL.XNAS": 1000.0, "IBM.XNYS": -200.0}`` from ``"AAPL.XNAS: 1000, IBM.XNYS: -200"``; empty: a flat book.
+
+    Raises
+    ------
+    QuantDeskError
+        Naming an entry that is not ``INSTRUMENT: QUANTITY``.
+    """
+    quantities: dict[str, float] = {}
+    for entry in filter(None, (part.strip() for part in text.split(","))):
+        instrument, colon, quantity = entry.rpartition(":")
+        try:
+            if not (colon and instrument.strip()):
+                raise ValueError(entry)
+            quantities[instrument.strip()] = quantities.get(instrument.strip(), 0.0) + float(quantity)
+        except ValueError:
+            raise QuantDeskError(f"Bad position {entry!r}: write INSTRUMENT: QUANTITY, e.g. 'AAPL.XNAS: 1000' "
+                                 "(negative for a short), several separated by commas") from None
+    return quantities
+
+
+def measure_book(limits: RiskLimitsConfig, quantities: Mapping[str, float], catalog: str | Path | None = None,
+                 equity: float = 1_000_000.0, confidence: float = 0.99, history_days: int = 2520) -> MonitorSnapshot:
+    """Measure a book of ``quantities`` at the catalog's latest daily closes against ``limits``, as the monitor does.
+
+    One :class:`~quantdesk.risk.monitor.RiskMonitor` cycle runs on a
+    :class:`~quantdesk.risk.checks.PreTradeChecker` holding the book, with VaR/ES from the last
+    ``history_days`` daily returns of the held instruments (the live node's setting); nothing
+    is escalated, since no trading system is attached.
+
+    Parameters
+    ----------
+    limits : RiskLimitsConfig
+    quantities : mapping of str to float
+        Instrument id -> signed quantity; an empty mapping is a flat book.
+    catalog : str or Path, optional
+    equity : float
+        Account equity (leverage and the loss limits use it).
+    confidence : float
+        Of the VaR/ES the ``var`` and ``expected_shortfall`` limits compare with.
+    history_days : int
+        Daily returns behind VaR/ES.
+
+    Returns
+    -------
+    MonitorSnapshot
+        Stamped at the latest close.
+
+    Raises
+    ------
+    QuantDeskError
+        When an instrument has no daily bars, or a limit names an instrument the catalog does not hold.
+    """
+    from quantdesk.catalog import catalog_root, list_instruments, open_catalog
+    from quantdesk.risk.checks import PreTradeChecker
+    from quantdesk.risk.limits import LimitBook
+    from quantdesk.risk.measures import ScenarioMatrix
+    from quantdesk.risk.monitor import RiskMonitor
+
+    known = [str(instrument.id) for instrument in list_instruments(open_catalog(catalog_root(catalog)))]
+    book = LimitBook(limits, known_instruments=known)
+    held = {instrument: float(quantity) for instrument, quantity in quantities.items() if quantity}
+    checker = PreTradeChecker(book, equity=equity)
+    # A flat book has no exposure to any return: the index's returns only let the monitor measure VaR/ES as 0.
+    closes = daily_closes(list(held) or [FLAT_INSTRUMENT], catalog).dropna()
+    checker.load_positions((instrument, "report", quantity, float(closes[instrument].iloc[-1]))
+                           for instrument, quantity in held.items())
+    scenarios = ScenarioMatrix(closes.pct_change().iloc[1:].tail(history_days))
+    monitor = RiskMonitor(checker, scenarios=scenarios, confidence=confidence)
+    return monitor.cycle(int(closes.index[-1].value) if held else None)
