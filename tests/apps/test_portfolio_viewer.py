@@ -153,16 +153,18 @@ def test_bad_input_is_one_message_not_a_traceback(catalog_root: Path, changes: d
     assert len(alerts) == 1 and message in alerts[0].object
 
 
-def test_hrp_takes_no_constraints_but_keeps_sectors_capital_and_holdings(catalog_root: Path) -> None:
+def test_hrp_runs_with_the_forms_sectors_capital_and_holdings(catalog_root: Path) -> None:
     dashboard = PortfolioDashboard(catalog=str(catalog_root), method="hrp", current_weights="AAPL.XNAS: 0.5")
     config = dashboard.to_config()
-    assert (config.sectors, config.capital, config.current_weights, config.weight_bounds) == ({}, None, {}, None)
+    assert (config.sectors, config.capital, config.current_weights) == (SECTORS, 1_000_000.0, {"AAPL.XNAS": 0.5})
     _run(dashboard)
     assert not dashboard.error, dashboard.error
     review = dashboard.result
-    pd.testing.assert_series_equal(review.allocation.weights, run_portfolio(config, catalog=catalog_root).weights)
-    # The form's sector map, capital and holdings still drive the breakdown and the trades.
-    assert review.sectors == SECTORS and review.capital == 1_000_000.0
+    # A sector map, capital and holdings restrict nothing: the weights are those of HRP on the closes alone.
+    bare = PortfolioConfig(universe=STOCKS, start=config.start, end=config.end, method="hrp")
+    pd.testing.assert_series_equal(review.allocation.weights, run_portfolio(bare, catalog=catalog_root).weights)
+    # They still drive the breakdown and the trades.
+    assert set(review.allocation.sector_weights(config.sectors).index) == set(SECTORS.values())
     sold = review.rebalancing().trades.set_index("asset").loc["AAPL.XNAS"]
     held = np.trunc(0.5 * 1_000_000.0 / review.prices["AAPL.XNAS"])
     target = review.allocation.weights["AAPL.XNAS"] * 1_000_000.0 / review.prices["AAPL.XNAS"]
@@ -172,7 +174,9 @@ def test_hrp_takes_no_constraints_but_keeps_sectors_capital_and_holdings(catalog
     notes = [pane.object for pane in dashboard._allocation_view().select(pn.pane.Alert)]
     assert notes and "FB.XNAS from 2012-05-18" in notes[0]
 
-    dashboard.max_sector_weight = 0.3
-    with pytest.raises(QuantDeskError, match="Method hrp is long-only and fully invested and takes no constraints "
-                                             r"\(set: max sector weight\)"):
-        dashboard.to_config()
+    # A real restriction is named, as the run's one alert.
+    dashboard.param.update(max_sector_weight=0.3, turnover_limit=0.5)
+    _run(dashboard)
+    message = ("Stopped: Method hrp is long-only and fully invested and cannot honour the constraints set "
+               "(sector_limits, turnover_limit): clear them or use a mean-variance method")
+    assert dashboard.error == message

@@ -212,6 +212,39 @@ def test_risk_parity_contributions_are_equal_or_follow_the_budget(mu, cov) -> No
     np.testing.assert_allclose(budgeted.risk_contribution / budgeted.volatility, budget / budget.sum(), rtol=1e-5)
 
 
+
+def test_hrp_and_risk_parity_take_inputs_that_restrict_nothing(prices, mu, cov, sectors) -> None:
+    last = prices.ffill().iloc[-1]
+    # A sector map without limits, holdings without a turnover limit, scores without a minimum, the default bounds
+    # spelled out, and liquidity caps of 10% of 1e9 shares a day at 1e6 capital (far above any weight of 1).
+    ordinary = Constraints(weight_bounds=(0.0, 1.0), sectors=sectors, current_weights={"AAPL": 1.0},
+                           scores=dict.fromkeys(mu.index, 1.0), capital=1e6, prices=last.to_dict(),
+                           average_daily_volume=dict.fromkeys(mu.index, 1e9))
+    assert ordinary.active() == []
+    for method in ("hrp", "risk_parity"):
+        pd.testing.assert_series_equal(optimize(mu, cov, method, ordinary).weights, optimize(mu, cov, method).weights)
+
+
+@pytest.mark.parametrize(("changes", "named"), [
+    ({"weight_bounds": (0.0, 0.2)}, "weight_bounds"),
+    ({"weight_bounds": {"AAPL": (0.05, 1.0)}}, "weight_bounds"),
+    ({"long_only": False, "gross_limit": 1.6}, "gross_limit"),
+    ({"net_exposure": 0.8}, "net_exposure"),
+    ({"sector_limits": {"Tech": (None, 0.3)}}, "sector_limits"),
+    ({"turnover_limit": 0.5}, "turnover_limit"),
+    ({"minimum_score": 0.5}, "minimum_score"),
+    ({"average_daily_volume": {"AAPL": 1e9, "FB": 1e3}}, "volume_share"),  # 10% of 1,000 FB shares: a cap below 1
+])
+def test_hrp_and_risk_parity_name_the_constraints_they_cannot_honour(prices, mu, cov, sectors, changes, named) -> None:
+    given = {"sectors": sectors, "capital": 1e6, "prices": prices.ffill().iloc[-1].to_dict(),
+             "average_daily_volume": dict.fromkeys(mu.index, 1e9), "scores": dict.fromkeys(mu.index, 1.0)}
+    constraints = Constraints(**{**given, **changes})
+    assert constraints.active() == [named]
+    for method in ("hrp", "risk_parity"):
+        with pytest.raises(QuantDeskError, match=rf"Method {method} is long-only and fully invested and cannot honour "
+                                                 rf"the constraints set \({named}\): clear them or use a mean-variance"):
+            optimize(mu, cov, method, constraints)
+
 # One test per constraint type ------------------------------------------------------------------
 
 
@@ -329,7 +362,7 @@ def test_unreachable_targets_say_what_is_reachable(mu, cov) -> None:
     (lambda mu, cov: optimize(mu, cov, "max_sharpe", gamma=1), "Unknown option(s) gamma"),
     (lambda mu, cov: optimize(mu.drop("AAPL"), cov), "only in the covariance: AAPL"),
     (lambda mu, cov: optimize(mu, cov, constraints=Constraints(weight_bounds={"TSLA": (0, 1)})), "outside the universe: TSLA"),
-    (lambda mu, cov: optimize(mu, cov, "hrp", Constraints(turnover_limit=0.1)), "takes no constraints (got turnover_limit)"),
+    (lambda mu, cov: optimize(mu, cov, "hrp", Constraints(turnover_limit=0.1)), "cannot honour the constraints set (turnover_limit)"),
     (lambda mu, cov: optimize(mu, cov, "black_litterman", views={"TSLA": 0.1}), "outside the universe: TSLA"),
     (lambda mu, cov: optimize(mu, cov * np.outer(mu.index != "GE", mu.index != "GE"), "risk_parity"), "GE have none (zero variance)"),
 ])

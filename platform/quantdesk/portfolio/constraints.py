@@ -13,7 +13,7 @@ substitution) to keep that form.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 import cvxpy as cp
@@ -81,15 +81,47 @@ class Constraints:
     minimum_score: float | None = None
 
     def active(self) -> list[str]:
-        """Return the names of the fields set away from their defaults."""
-        default = Constraints()
-        return [f.name for f in fields(self) if not _same(getattr(self, f.name), getattr(default, f.name))]
+        """Return the names of the fields that restrict the portfolio (binding liquidity caps as ``volume_share``).
+
+        Inputs that restrict nothing by themselves do not count: a sector map without sector
+        limits, current weights without a turnover limit, scores without a minimum score,
+        weight bounds equal to the default, ``long_only=False`` (it widens the default bounds),
+        and capital, prices and volumes whose liquidity caps all exceed every asset's largest
+        allowed weight.
+        """
+        default = _default_bounds(self.long_only)
+        bounds = self.weight_bounds
+        pairs = list(bounds.values()) if isinstance(bounds, Mapping) else [bounds or default]
+        restricted = {
+            "weight_bounds": any(tuple(map(float, pair)) != default for pair in pairs),
+            "gross_limit": self.gross_limit is not None,
+            "net_exposure": self.net_exposure != 1.0,
+            "sector_limits": bool(self.sector_limits),
+            "volume_share": self._liquidity_binds(),
+            "turnover_limit": self.turnover_limit is not None,
+            "minimum_score": self.minimum_score is not None,
+        }
+        return [name for name, set_ in restricted.items() if set_]
+
+    def _liquidity_binds(self) -> bool:
+        """Return whether some asset's liquidity cap is below the largest weight its bounds allow."""
+        if self.capital is None or self.prices is None or self.average_daily_volume is None:
+            return False  # caps need all three; a partial set is refused where the caps are built
+        if not (self.capital > 0 and self.volume_share > 0 and self.liquidation_days > 0):
+            return True  # bad inputs, named where the caps are built
+        by_asset = self.weight_bounds if isinstance(self.weight_bounds, Mapping) else {}
+        common = (_default_bounds(self.long_only) if self.weight_bounds is None or isinstance(self.weight_bounds, Mapping)
+                  else self.weight_bounds)
+        for asset, price in self.prices.items():
+            low, high = by_asset.get(asset, common)
+            cap = self.volume_share * self.average_daily_volume.get(asset, np.inf) * self.liquidation_days * price / self.capital
+            if cap < max(abs(low), abs(high)):
+                return True
+        return False
 
 
-def _same(value: Any, default: Any) -> bool:
-    if value is None or default is None:
-        return value is default
-    return isinstance(value, (bool, int, float)) and value == default
+def _default_bounds(long_only: bool) -> Bounds:
+    return (0.0, 1.0) if long_only else (-1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -162,7 +194,7 @@ def prepare(constraints: Constraints | None, assets: list[str]) -> PreparedConst
 
 
 def _bounds(c: Constraints, assets: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    default = (0.0, 1.0) if c.long_only else (-1.0, 1.0)
+    default = _default_bounds(c.long_only)
     bounds = c.weight_bounds
     if bounds is None:
         pairs = {asset: default for asset in assets}

@@ -90,7 +90,8 @@ def optimize(expected: pd.Series, covariance: pd.DataFrame, method: str = "max_s
         ``risk_parity`` or ``black_litterman``.
     constraints : Constraints, optional
         Limits the weights respect (mean-variance methods and Black-Litterman; HRP and risk
-        parity are long-only, fully invested and take none).
+        parity are long-only and fully invested, and refuse constraints that restrict more,
+        see :meth:`Constraints.active`).
     target_return, target_volatility : float, optional
         Targets of ``efficient_return`` and ``efficient_risk``.
     risk_free_rate : float
@@ -122,9 +123,10 @@ def optimize(expected: pd.Series, covariance: pd.DataFrame, method: str = "max_s
         raise QuantDeskError(f"Unknown optimization method {method!r}: use one of {', '.join(METHODS)}")
     solver = options.pop("solver", SOLVER)
     if method in ("hrp", "risk_parity"):
-        if constraints is not None and constraints.active():
-            raise QuantDeskError(f"Method {method} is long-only and fully invested and takes no constraints "
-                                 f"(got {', '.join(constraints.active())}): use a mean-variance method for them")
+        restrictions = constraints.active() if constraints is not None else []
+        if restrictions:
+            raise QuantDeskError(f"Method {method} is long-only and fully invested and cannot honour the constraints "
+                                 f"set ({', '.join(restrictions)}): clear them or use a mean-variance method")
         if method == "hrp":
             weights = hierarchical_risk_parity(covariance, options.pop("returns", None), options.pop("linkage", "single"))
         else:

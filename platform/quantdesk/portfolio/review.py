@@ -43,14 +43,8 @@ class PortfolioReview:
         Annualized expected returns the estimator gave (the prior, for Black-Litterman).
     covariance : pandas.DataFrame
         Annualized covariance the risk model gave.
-    constraints : Constraints or None
+    constraints : Constraints
         The constraints the optimizer respected.
-    sectors : dict of str to str
-        Asset -> sector for breakdowns and attribution (the config's map unless another was given).
-    capital : float or None
-        Portfolio value of the whole-share trades (the config's ``capital`` unless another was given).
-    current_weights : dict of str to float
-        Weights held now, where the trades start (the config's unless others were given).
     """
 
     config: PortfolioConfig
@@ -58,10 +52,7 @@ class PortfolioReview:
     close: pd.DataFrame
     expected: pd.Series
     covariance: pd.DataFrame
-    constraints: Constraints | None
-    sectors: dict[str, str]
-    capital: float | None
-    current_weights: dict[str, float]
+    constraints: Constraints
 
     @property
     def prices(self) -> pd.Series:
@@ -101,20 +92,20 @@ class PortfolioReview:
         return pd.Series(1.0 / len(self.close.columns), index=self.close.columns, name="weight")
 
     def rebalancing(self, capital: float | None = None, costs: TradingCosts | None = None) -> RebalancingPlan:
-        """Plan whole-share trades from :attr:`current_weights` to the optimized weights at the latest closes.
+        """Plan whole-share trades from the config's current weights to the optimized weights at the latest closes.
 
         Parameters
         ----------
         capital : float, optional
-            Portfolio value; default :attr:`capital`.
+            Portfolio value; default the config's ``capital``.
         costs : TradingCosts, optional
             Cost model of the trades (default: none).
         """
-        capital = self.capital if capital is None else capital
+        capital = self.config.capital if capital is None else capital
         if capital is None:
             raise QuantDeskError("No capital to allocate: set capital in the portfolio config (e.g. capital: 1000000)")
         prices = self.prices
-        current = pd.Series(self.current_weights, dtype=float).reindex(prices.index).fillna(0.0)
+        current = pd.Series(self.config.current_weights, dtype=float).reindex(prices.index).fillna(0.0)
         # Whole shares held now, rounded toward zero so the holdings never exceed the capital.
         shares = np.trunc(current * capital / prices)
         return plan_rebalance(shares, self.allocation, prices, capital, costs, long_only=self.config.long_only)
@@ -129,11 +120,11 @@ class PortfolioReview:
         Parameters
         ----------
         sectors : dict of str to str, optional
-            Asset -> sector; default :attr:`sectors`, or one group per asset when that is empty.
+            Asset -> sector; default the config's sector map, or one group per asset when it has none.
         frequency : str
             Length of an attribution period.
         """
-        sectors = dict(sectors if sectors is not None else self.sectors) or None
+        sectors = dict(sectors if sectors is not None else self.config.sectors) or None
         if sectors is not None:
             unmapped = [asset for asset in self.close.columns if asset not in sectors]
             if unmapped:
@@ -149,8 +140,7 @@ class PortfolioReview:
                                pd.DataFrame([benchmark] * len(periods), index=periods), growth, sectors)
 
 
-def review_portfolio(config: PortfolioConfig, catalog: str | Path | None = None, *, sectors: dict[str, str] | None = None,
-                     capital: float | None = None, current_weights: dict[str, float] | None = None) -> PortfolioReview:
+def review_portfolio(config: PortfolioConfig, catalog: str | Path | None = None) -> PortfolioReview:
     """Optimize ``config`` from the catalog and keep the inputs a review shows.
 
     Parameters
@@ -158,14 +148,6 @@ def review_portfolio(config: PortfolioConfig, catalog: str | Path | None = None,
     config : PortfolioConfig
     catalog : str or Path, optional
         Catalog root (default: the configured one).
-    sectors : dict of str to str, optional
-        Asset -> sector for the review when the config has none (HRP and risk parity take no
-        sector map, since the optimizer would read it as a constraint).
-    capital : float, optional
-        Portfolio value of the trades when the config has none (a config's capital also caps
-        positions by liquidity).
-    current_weights : dict of str to float, optional
-        Weights held now when the config has none (HRP and risk parity take none either).
 
     Returns
     -------
@@ -173,9 +155,7 @@ def review_portfolio(config: PortfolioConfig, catalog: str | Path | None = None,
     """
     inputs = portfolio_inputs(config, catalog)
     allocation = run_portfolio(config, catalog, inputs=inputs)
-    return PortfolioReview(config, allocation, inputs.close, inputs.expected, inputs.covariance, inputs.constraints,
-                           dict(config.sectors or sectors or {}), config.capital if config.capital is not None else capital,
-                           dict(config.current_weights or current_weights or {}))
+    return PortfolioReview(config, allocation, inputs.close, inputs.expected, inputs.covariance, inputs.constraints)
 
 
 def market_returns(instrument: str, start: str | None = None, end: str | None = None, bar_spec: str = "1-DAY-LAST",

@@ -52,7 +52,7 @@ class PortfolioInputs(NamedTuple):
         Annualized expected returns of the config's estimator.
     covariance : pandas.DataFrame
         Annualized covariance of the config's risk model.
-    constraints : Constraints or None
+    constraints : Constraints
         The constraints the config sets.
     market : pandas.Series or None
         Closes of the config's ``market`` (None when it names none).
@@ -61,7 +61,7 @@ class PortfolioInputs(NamedTuple):
     close: pd.DataFrame
     expected: pd.Series
     covariance: pd.DataFrame
-    constraints: Constraints | None
+    constraints: Constraints
     market: pd.Series | None
 
 
@@ -123,8 +123,8 @@ def run_portfolio(config: PortfolioConfig, catalog: str | Path | None = None, *,
                     risk_free_rate=config.risk_free_rate, **options)
 
 
-def constraints_of(config: PortfolioConfig, close: pd.DataFrame, volume: pd.DataFrame) -> Constraints | None:
-    """Return the :class:`Constraints` a config sets, with liquidity inputs from the last bars; None when it sets none."""
+def constraints_of(config: PortfolioConfig, close: pd.DataFrame, volume: pd.DataFrame) -> Constraints:
+    """Return the :class:`Constraints` a config sets, with liquidity inputs from the last bars."""
     default = (0.0, 1.0) if config.long_only else (-1.0, 1.0)
     bounds = config.weight_bounds
     if config.asset_bounds:
@@ -134,9 +134,8 @@ def constraints_of(config: PortfolioConfig, close: pd.DataFrame, volume: pd.Data
         liquidity = {"capital": config.capital, "prices": close.ffill().iloc[-1].to_dict(),
                      "average_daily_volume": volume.tail(config.volume_window).mean().to_dict(),
                      "volume_share": config.volume_share, "liquidation_days": config.liquidation_days}
-    constraints = Constraints(
+    return Constraints(
         weight_bounds=bounds, long_only=config.long_only, gross_limit=config.gross_limit, net_exposure=config.net_exposure,
         sectors=config.sectors or None, sector_limits=config.sector_limits or None,
         current_weights=config.current_weights or None, turnover_limit=config.turnover_limit,
         scores=config.scores or None, minimum_score=config.minimum_score, **liquidity)
-    return constraints if constraints.active() else None

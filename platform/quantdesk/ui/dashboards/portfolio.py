@@ -31,9 +31,6 @@ from quantdesk.ui.components.portfolio import (
 # written in a config file (CLI, notebooks) rather than in this form.
 METHODS = ["max_sharpe", "min_volatility", "efficient_return", "efficient_risk", "hrp", "risk_parity", "multi_objective"]
 RISK_METHODS = ["ledoit_wolf", "sample", "exponential"]
-# Long-only, fully invested by construction: their configs carry no constraints, and the
-# dashboard's capital then sizes the trades without capping positions by liquidity.
-UNCONSTRAINED = ("hrp", "risk_parity")
 # The sample catalog's stocks by industry (GICS-like), so sector limits and attribution work out of the box.
 DEFAULT_SECTORS = ("AAPL.XNAS: Hardware\nIBM.XNYS: IT services\nMSFT.XNAS: Software\n"
                    "GOOG.XNAS: Interactive media\nFB.XNAS: Interactive media")
@@ -130,17 +127,12 @@ class PortfolioDashboard(pn.viewable.Viewer):
         mapping: dict[str, Any] = {
             "universe": universe, "start": self.start or None, "end": self.end or None, "method": self.method,
             "returns_method": self.returns_method, "risk_method": self.risk_method, "risk_free_rate": self.risk_free_rate,
+            "long_only": self.long_only, "gross_limit": self.gross_limit, "net_exposure": self.net_exposure,
+            "sectors": sectors, "current_weights": self.held_weights(), "turnover_limit": self.turnover_limit,
+            "capital": self.capital, "volume_share": self.volume_share, "liquidation_days": self.liquidation_days,
         }
-        current = self.held_weights()
-        if self.method in UNCONSTRAINED:
-            self._check_unconstrained()
-        else:
-            mapping |= {"long_only": self.long_only, "gross_limit": self.gross_limit, "net_exposure": self.net_exposure,
-                        "sectors": sectors, "current_weights": current, "turnover_limit": self.turnover_limit,
-                        "capital": self.capital,
-                        "volume_share": self.volume_share, "liquidation_days": self.liquidation_days}
-            if (self.min_weight, self.max_weight) != ((0.0, 1.0) if self.long_only else (-1.0, 1.0)):
-                mapping["weight_bounds"] = [self.min_weight, self.max_weight]
+        if (self.min_weight, self.max_weight) != ((0.0, 1.0) if self.long_only else (-1.0, 1.0)):
+            mapping["weight_bounds"] = [self.min_weight, self.max_weight]
         if self.max_sector_weight is not None:
             mapping["sector_limits"] = {sector: [None, self.max_sector_weight] for sector in sorted(set(sectors.values()))}
         if self.method == "efficient_return":
@@ -159,17 +151,6 @@ class PortfolioDashboard(pn.viewable.Viewer):
     def held_weights(self) -> dict[str, float]:
         """Return the typed current weights."""
         return _mapping(self.current_weights, "current weights", "AAPL.XNAS: 0.25", float)
-
-    def _check_unconstrained(self) -> None:
-        """Raise naming the constraints set in the form that HRP and risk parity cannot take."""
-        bounds = (self.min_weight, self.max_weight) != (0.0, 1.0)
-        named = {"long-short": not self.long_only, "weight bounds": bounds, "gross limit": self.gross_limit is not None,
-                 "net exposure": self.net_exposure != 1.0, "max sector weight": self.max_sector_weight is not None,
-                 "turnover limit": self.turnover_limit is not None}
-        chosen = [name for name, set_ in named.items() if set_]
-        if chosen:
-            raise QuantDeskError(f"Method {self.method} is long-only and fully invested and takes no constraints "
-                                 f"(set: {', '.join(chosen)}): clear them or pick a mean-variance method")
 
     # -- running ----------------------------------------------------------------------------
     @param.depends("run", watch=True)
@@ -191,8 +172,7 @@ class PortfolioDashboard(pn.viewable.Viewer):
     def _work(self, config: PortfolioConfig, document: Any = None) -> None:
         updates: dict[str, Any] = {}
         try:
-            review = review_portfolio(config, self.catalog, sectors=self.sector_map(), capital=self.capital,
-                                      current_weights=self.held_weights())
+            review = review_portfolio(config, self.catalog)
             allocation = review.allocation
             message = (f"Optimized portfolio {config.id[:12]} ({config.method}): expected return "
                        f"{allocation.expected_return:.2%}, volatility {allocation.volatility:.2%}, Sharpe {allocation.sharpe:.2f}")
@@ -227,8 +207,8 @@ class PortfolioDashboard(pn.viewable.Viewer):
         allocation = review.allocation
         frame = pd.DataFrame({"weight": allocation.weights, "risk_contribution": allocation.risk_contribution,
                               "expected_return": review.expected})
-        if review.sectors:
-            frame.insert(0, "sector", pd.Series(review.sectors))
+        if review.config.sectors:
+            frame.insert(0, "sector", pd.Series(review.config.sectors))
         return frame.rename_axis("asset").reset_index().round(4)
 
     def benchmark_returns(self) -> pd.Series:
@@ -273,8 +253,8 @@ class PortfolioDashboard(pn.viewable.Viewer):
             f"{config.returns_method} returns, {config.risk_method} risk · config `{config.id[:12]}`",
             sizing_mode="stretch_width")
         charts: list[Any] = [pn.pane.HoloViews(weights_chart(allocation.weights), sizing_mode="stretch_width")]
-        if review.sectors:
-            charts.append(pn.pane.HoloViews(sector_chart(allocation.sector_weights(review.sectors)),
+        if review.config.sectors:
+            charts.append(pn.pane.HoloViews(sector_chart(allocation.sector_weights(review.config.sectors)),
                                             sizing_mode="stretch_width"))
         table = pn.widgets.Tabulator(self.weights_frame(), show_index=False, disabled=True, theme="simple",
                                      layout="fit_data_stretch", sizing_mode="stretch_width", label="weights")
@@ -328,7 +308,7 @@ class PortfolioDashboard(pn.viewable.Viewer):
             plan = review.rebalancing()
         except QuantDeskError as error:
             return pn.pane.Alert(str(error), alert_type="warning")
-        held = "nothing held" if not review.current_weights else "the current weights"
+        held = "nothing held" if not review.config.current_weights else "the current weights"
         heading = pn.pane.Markdown(
             f"Whole-share trades from {held} to the target at the closes of {review.close.index[-1]:%Y-%m-%d}, "
             f"capital {plan.capital:,.0f}: {len(plan.trades)} trades, turnover {plan.turnover:.1%}, "
@@ -351,7 +331,7 @@ class PortfolioDashboard(pn.viewable.Viewer):
             views.append(pn.pane.Alert(str(error), alert_type="warning"))
         else:
             total = brinson.total
-            group = "sector" if review.sectors else "asset"
+            group = "sector" if review.config.sectors else "asset"
             views += [
                 pn.pane.Markdown(
                     f"Monthly rebalanced to the optimized weights vs equal weights: portfolio {total['portfolio_return']:.2%}, "
