@@ -9,10 +9,10 @@ without reading the data.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from quantdesk.storage import write_atomically
 
 MANIFEST_NAME = "quantdesk-manifest.json"
 MANIFEST_VERSION = 1
@@ -62,11 +62,7 @@ class Manifest:
 
 def write_manifest(root: Path, manifest: Manifest) -> None:
     """Write the manifest atomically (temporary file, then rename)."""
-    payload = asdict(manifest)
-    fd, tmp = tempfile.mkstemp(dir=root, prefix=".manifest-", suffix=".tmp")
-    with os.fdopen(fd, "w") as handle:
-        json.dump(payload, handle, indent=2)
-    os.replace(tmp, root / MANIFEST_NAME)
+    write_atomically(root / MANIFEST_NAME, json.dumps(asdict(manifest), indent=2))
 
 
 def read_manifest(root: Path) -> Manifest | None:

@@ -13,9 +13,7 @@ run resumes where it stopped.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -36,7 +34,7 @@ from quantdesk.errors import QuantDeskError
 from quantdesk.factors.panel import INPUTS, arrays, load_panel
 from quantdesk.factors.registry import Variant, get_factor
 from quantdesk.progress import Progress, progress_reporter
-from quantdesk.storage import staged_folder
+from quantdesk.storage import staged_file, staged_folder, write_atomically
 
 VALUES = "values.zarr"
 PLAN = "plan.json"
@@ -224,10 +222,7 @@ def _require_variants(variants: Sequence[Variant]) -> None:
 
 def _write_json(path: Path, payload: Any) -> None:
     """Write JSON atomically: a reader sees the old file or the new one."""
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(handle, "w") as stream:
-        json.dump(payload, stream, indent=1)
-    os.replace(temporary, path)
+    write_atomically(path, json.dumps(payload, indent=1))
 
 
 def _start_store(path: Path, values: xr.DataArray, config: FactorRunConfig, problems: list[str]) -> set[int]:
@@ -419,10 +414,8 @@ def _note(path: Path, problem: str) -> None:
 
 
 def _write_frame(path: Path, frame: pd.DataFrame) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(handle)
-    frame.to_parquet(temporary)
-    os.replace(temporary, path)
+    with staged_file(path) as temporary:
+        frame.to_parquet(temporary)
 
 
 def open_factor_run(path: str | Path) -> FactorRun:

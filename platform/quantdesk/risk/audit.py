@@ -10,8 +10,6 @@ abort any UPDATE or DELETE that reaches the table by another road.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -24,6 +22,7 @@ from sqlalchemy import DDL, BigInteger, Column, Engine, Index, Integer, String, 
 from quantdesk.errors import QuantDeskError
 from quantdesk.store.database import METADATA, engine, translate_errors
 from quantdesk.store.trades import _nanoseconds
+from quantdesk.storage import write_atomically
 
 AUDIT_KINDS = ("limit_change", "breach", "rejection", "escalation", "reset")
 COLUMNS = ["sequence", "ts_event", "kind", "actor", "limit_id", "details"]
@@ -170,7 +169,7 @@ class AuditTrail:
         frame = self.records(**filters)
         frame["ts_event"] = frame["ts_event"].map(lambda stamp: stamp.isoformat())
         frame["details"] = frame["details"].map(lambda details: json.dumps(details, sort_keys=True))
-        return _write_atomically(Path(path), frame.to_csv(index=False))
+        return write_atomically(Path(path), frame.to_csv(index=False))
 
     def export_json(self, path: str | Path, **filters: Any) -> Path:
         """Write the records (filtered as :meth:`records`) to a JSON list atomically; return its path."""
@@ -179,7 +178,7 @@ class AuditTrail:
             {**row, "ts_event": row["ts_event"].isoformat(), "sequence": int(row["sequence"])}
             for row in frame.to_dict("records")
         ]
-        return _write_atomically(Path(path), json.dumps(payload, indent=1, sort_keys=True))
+        return write_atomically(Path(path), json.dumps(payload, indent=1, sort_keys=True))
 
 
 def read_export(path: str | Path) -> pd.DataFrame:
@@ -221,20 +220,3 @@ def _row(record: AuditRecord) -> dict[str, Any]:
         raise QuantDeskError(f"Audit record of kind {record.kind!r} has details that are not JSON ({error}): send plain values") from None
     return {"ts_event": int(record.ts_event), "kind": record.kind, "actor": record.actor,
             "limit_id": record.limit_id, "details": details}  # fmt: skip
-
-
-def _write_atomically(path: Path, text: str) -> Path:
-    """Write ``text`` so a reader sees the old file or the new one, never half of it."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    except OSError as error:
-        raise QuantDeskError(f"Cannot write {str(path)!r} ({error.strerror}): choose a writable folder") from None
-    try:
-        with os.fdopen(handle, "w", newline="") as stream:
-            stream.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-    return path

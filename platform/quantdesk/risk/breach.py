@@ -17,9 +17,7 @@ the history and is judged on the later part (:func:`train_breach_model`).
 from __future__ import annotations
 
 import math
-import os
 import pickle
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +30,7 @@ from quantdesk.config.risk import LimitConfig
 from quantdesk.errors import QuantDeskError
 from quantdesk.factors.regimes import VOLATILITY_LABELS, garch_volatility, volatility_regime
 from quantdesk.risk.var_backtest import rolling_var
+from quantdesk.storage import write_atomically
 
 REPLAY_TYPES = ("daily_loss", "drawdown", "var")
 MODEL_KINDS = ("logistic", "gradient_boosting")
@@ -482,20 +481,7 @@ class BreachModel:
         """Write the fitted model to ``path`` atomically (a reader sees the old file or the new one); return the path."""
         if self._estimator is None:
             raise QuantDeskError("The breach model is not fitted: call fit() before save()")
-        path = Path(path)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-        except OSError as error:
-            raise QuantDeskError(f"Cannot write {str(path)!r} ({error.strerror}): choose a writable folder") from None
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                pickle.dump(self, stream, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        return path
+        return write_atomically(Path(path), pickle.dumps(self, protocol=pickle.HIGHEST_PROTOCOL))
 
     @classmethod
     def load(cls, path: str | Path) -> BreachModel:
