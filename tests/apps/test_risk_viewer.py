@@ -110,6 +110,21 @@ def test_a_snapshot_shows_utilization_exposure_and_the_var_history_of_the_book(
     # Basel's table: 0-4 exceptions in 250 days green, 5-9 yellow, 10 or more red.
     assert dashboard.zone == ("green" if exceptions <= 4 else "yellow" if exceptions <= 9 else "red")
 
+    # Breach probabilities of the loss limits for the next day, from a replay of the same book through the closes.
+    dashboard.param.trigger("estimate_breach")
+    assert not dashboard.breach_message and not dashboard.breach_running
+    outlook = dashboard.breach.set_index("limit_id")
+    assert list(outlook.index) == ["daily-loss", "drawdown", "value-at-risk"]
+    assert outlook["probability"].between(0, 1).all()
+    assert list(outlook["alert"]) == list(outlook["probability"] >= 0.05)
+    as_of = pd.Timestamp(dashboard.breach_quality.split("latest close, ")[1][:10], tz="UTC")
+    before = pnl[pnl.index.normalize() <= as_of]
+    assert before.index[-1].normalize() == as_of
+    # By hand: the day's loss over 50,000, and tomorrow's VaR (the 3rd-worst of the 250 days to the close) over 60,000.
+    assert outlook.loc["daily-loss", "utilization"] == pytest.approx(max(0.0, -before.iloc[-1]) / 50_000)
+    assert outlook.loc["value-at-risk", "utilization"] == pytest.approx(-np.sort(before.iloc[-250:])[2] / 60_000)
+    assert "precision" in dashboard.breach_quality and "ROC AUC" in dashboard.breach_quality
+
     dashboard.session_feed.close()  # no more updates from the hub's thread while the layout renders
     root = pn.panel(dashboard).get_root()
     titles = {model.text for model in root.select({"type": Title})}
@@ -155,7 +170,15 @@ def test_a_limit_edited_in_the_form_is_active_and_audited(dashboard: RiskDashboa
     assert dashboard.limit_message == "Removed limit 'aapl-small'"
     assert "aapl-small" not in {limit.limit_id for limit in feed.node.limits.limits}
 
-    mine = dashboard.audit[dashboard.audit["sequence"] > start]
+    # Without a daily loss, drawdown or VaR limit there is nothing to predict, and the view says so.
+    for limit_id in ("daily-loss", "drawdown", "value-at-risk", "expected-shortfall"):
+        dashboard.limit_id = limit_id
+        dashboard.param.trigger("remove")
+    dashboard.param.trigger("estimate_breach")
+    assert dashboard.breach_message == ("No breach probabilities: No limit of type daily_loss, drawdown, var with a hard "
+                                        "level: breach probabilities are estimated for those; add one")
+
+    mine = dashboard.audit[dashboard.audit["sequence"] > start].iloc[4:]  # before the four removals
     assert list(mine["limit_id"]) == ["aapl-small", "aapl-small", "book-gross"]  # newest first: removed, added, changed
     # The downloads are the trail's own exports, every record in them.
     for suffix in ("csv", "json"):
@@ -163,7 +186,8 @@ def test_a_limit_edited_in_the_form_is_active_and_audited(dashboard: RiskDashboa
         path.write_bytes(dashboard._export(suffix).getvalue())
         exported = read_export(path)
         path.unlink()
-        assert list(exported["sequence"])[-3:] == list(mine["sequence"])[::-1]
+        assert list(exported["sequence"]) == list(dashboard._trail.records()["sequence"])
+        assert set(mine["sequence"]) <= set(exported["sequence"])
 
 
 def test_breaker_trips_on_a_loss_shows_in_the_view_and_is_reset_with_a_name(

@@ -44,4 +44,11 @@ def test_a_trade_on_the_live_app_shows_in_the_risk_app_without_browser_errors(
     page.wait_for_timeout(1500)
     page.screenshot(path=str(artifacts / "risk_dashboard_var.png"), full_page=True)
 
+    page.get_by_text("Breach probabilities", exact=True).first.click()
+    page.get_by_role("button", name="Estimate breach probabilities").click()
+    page.get_by_text("Out of sample").first.wait_for(timeout=120_000)
+    page.locator(".tabulator-cell", has_text="value-at-risk").last.wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(artifacts / "risk_dashboard_breach.png"), full_page=True)
+
     assert not problems and not live_problems, problems + live_problems

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -20,6 +20,9 @@ from quantdesk.errors import QuantDeskError
 from quantdesk.risk.measures import historical_var, monte_carlo_var, parametric_var
 from quantdesk.risk.monitor import MonitorSnapshot
 from quantdesk.risk.var_backtest import BASEL_OBSERVATIONS, VarBacktest, backtest_var, rolling_var
+
+if TYPE_CHECKING:
+    from quantdesk.risk.breach import BreachEvaluation
 
 FLAT_INSTRUMENT = "SPX.INDEX"  # the sample catalog's index: the stand-in for a flat book
 DAILY_BARS = "1-DAY-LAST"
@@ -274,3 +277,72 @@ def measure_book(limits: RiskLimitsConfig, quantities: Mapping[str, float], cata
     scenarios = ScenarioMatrix(closes.pct_change().iloc[1:].tail(history_days))
     monitor = RiskMonitor(checker, scenarios=scenarios, confidence=confidence)
     return monitor.cycle(int(closes.index[-1].value) if held else None)
+
+
+@dataclass(frozen=True)
+class BreachOutlook:
+    """How likely each loss limit of a book is to reach its hard level, and how well the model did out of sample.
+
+    Attributes
+    ----------
+    probabilities : pandas.DataFrame
+        Indexed by limit id: ``utilization`` at the latest close of the replay, ``probability``
+        of reaching the hard level within ``horizon`` days, ``alert`` (probability at or above the threshold).
+    evaluation : BreachEvaluation
+        Precision, recall and ROC AUC on the later part of the replay the model did not see.
+    as_of : pandas.Timestamp
+        The latest close of the replay.
+    horizon : int
+        Days ahead.
+    """
+
+    probabilities: pd.DataFrame
+    evaluation: BreachEvaluation
+    as_of: pd.Timestamp
+    horizon: int
+
+
+def breach_outlook(history: BookHistory, limits: Iterable[LimitConfig], capital: float, horizon: int = 1,
+                   threshold: float = 0.05, catalog: str | Path | None = None) -> BreachOutlook:
+    """Estimate the chance that each daily loss, drawdown and VaR limit of a book breaches within ``horizon`` days.
+
+    The book's weights (its exposures over ``capital``) are replayed day by day through the
+    catalog's closes (:func:`quantdesk.risk.breach.replay_history`); a class-weighted logistic
+    model is trained on the earlier 70% of that history and judged on the rest
+    (:func:`quantdesk.risk.breach.train_breach_model`), then asked about the latest close.
+
+    Parameters
+    ----------
+    history : BookHistory
+        The book (or its flat-book stand-in), as :func:`book_history` returns it.
+    limits : iterable of LimitConfig
+        The book's limits; those of type ``daily_loss``, ``drawdown`` and ``var`` with a hard level are used.
+    capital : float
+        The account's equity: weights are exposures over it.
+    horizon : int
+        Days ahead.
+    threshold : float
+        Probability at or above which a limit is flagged.
+    catalog : str or Path, optional
+
+    Raises
+    ------
+    QuantDeskError
+        When the book has no such limit, its history is too short, or its replay holds no breach to learn from.
+    """
+    from quantdesk.risk.breach import REPLAY_TYPES, breach_dataset, breach_features, replay_history, train_breach_model
+
+    chosen = [limit for limit in limits if limit.type in REPLAY_TYPES and limit.hard]
+    if not chosen:
+        raise QuantDeskError(f"No limit of type {', '.join(REPLAY_TYPES)} with a hard level: breach probabilities "
+                             "are estimated for those; add one")
+    closes = daily_closes(list(history.exposures.index), catalog)
+    replay = replay_history(closes, (history.exposures / capital).to_dict(), chosen, capital=capital)
+    dataset = breach_dataset(replay.utilization, replay.volatility, replay.regime, horizon=horizon)
+    model, evaluation = train_breach_model(dataset, threshold=threshold)
+    features = breach_features(replay.utilization, replay.volatility, replay.regime)
+    as_of = replay.utilization.index[-1]
+    latest = features.xs(as_of, level="time")
+    table = pd.DataFrame({"utilization": latest["utilization"], "probability": model.predict(latest)})
+    table["alert"] = table["probability"] >= threshold
+    return BreachOutlook(table, evaluation, as_of, horizon)

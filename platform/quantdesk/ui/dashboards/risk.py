@@ -28,7 +28,9 @@ from quantdesk.config.risk import LIMIT_TYPES, SCOPES, LimitConfig
 from quantdesk.errors import QuantDeskError
 from quantdesk.live.service import LiveFeed, shared_feed
 from quantdesk.risk.audit import AuditTrail
-from quantdesk.risk.report import LIMIT_COLUMNS, BookHistory, backtest_table, book_history, limits_table, var_history
+from quantdesk.risk.report import (
+    LIMIT_COLUMNS, BookHistory, backtest_table, book_history, breach_outlook, limits_table, var_history,
+)
 from quantdesk.risk.var_backtest import ROLLING_METHODS
 from quantdesk.streaming.hub import Event, hub
 from quantdesk.ui.components.live_feed import SessionFeed
@@ -106,6 +108,14 @@ class RiskDashboard(pn.viewable.Viewer):
     zone = param.String(default="", doc="Basel traffic-light zone of the VaR history.")
     var_message = param.String(default="", doc="Why the VaR history could not be measured; empty otherwise.")
     computing = param.Boolean(default=False, doc="True while the VaR history is being measured.")
+    # -- breach probabilities
+    estimate_breach = param.Event(label="Estimate breach probabilities",
+                                  doc="Replay the book's weights through the catalog, train the model, ask it about tomorrow.")
+    breach = param.DataFrame(default=None, allow_None=True,
+                             doc="Per loss limit: utilization at the latest close, probability of a breach next day, alert.")
+    breach_quality = param.String(default="", doc="How the breach model did on the part of the replay it did not see.")
+    breach_message = param.String(default="", doc="Why breach probabilities could not be estimated; empty otherwise.")
+    breach_running = param.Boolean(default=False, doc="True while breach probabilities are being estimated.")
     # -- circuit breaker and limit changes
     actor = param.String(default="", label="Your name", doc="Who resets the breaker or changes a limit (audited).")
     note = param.String(default="", label="Reset note", doc="Why the circuit breaker is reset (audited).")
@@ -220,6 +230,49 @@ class RiskDashboard(pn.viewable.Viewer):
         self.history = history
         self.param.update(var_message="", var_source=history.source, var_frame=frame, backtest=backtest_table(backtest),
                           zone=backtest.traffic_light.zone)
+
+    # ------------------------------------------------------------------ breach probabilities
+
+    @param.depends("estimate_breach", watch=True)
+    def _start_breach(self) -> None:
+        self.param.update(breach_running=True, breach_message="")
+        document = pn.state.curdoc
+        if document is not None and document.session_context is not None:
+            # A later tick, so the browser shows the spinner during the few seconds the estimate takes.
+            document.add_timeout_callback(self.estimate_breach_probabilities, 50)
+        else:
+            self.estimate_breach_probabilities()
+
+    def estimate_breach_probabilities(self) -> None:
+        """Estimate each loss limit's chance of a breach next day for the book the VaR history measures."""
+        try:
+            if self.history is None:
+                raise QuantDeskError(self.var_message or "the VaR history is not measured yet")
+            equity = float((self.snapshot or {}).get("equity") or 1_000_000.0)
+            catalog = self._node.catalog if self._node is not None else None
+            outlook = breach_outlook(self.history, self._loss_limits(), equity, catalog=catalog)
+        except QuantDeskError as error:
+            self.param.update(breach_running=False, breach=None, breach_message=f"No breach probabilities: {error}")
+            return
+        quality = outlook.evaluation
+        self.param.update(
+            breach_running=False,
+            breach=outlook.probabilities.reset_index(),
+            breach_quality=(
+                f"As of the catalog's latest close, {outlook.as_of:%Y-%m-%d}, for the next trading day. Out of sample "
+                f"({quality.observations:,} limit-days, {quality.breaches} breaches): precision {quality.precision:.2f}, "
+                f"recall {quality.recall:.2f}, ROC AUC {quality.roc_auc:.2f}, base rate {quality.base_rate:.2%}; "
+                f"alert at {quality.threshold:.0%}."
+            ),
+        )
+
+    def _loss_limits(self) -> list[LimitConfig]:
+        """Return the active limits, or in Redis mode those the snapshots describe."""
+        node = self._node
+        if node is not None and node.limits is not None:
+            return node.limits.limits
+        return [LimitConfig(limit_id=s["limit_id"], type=s["type"], scope=s["scope"], target=s["target"], soft=s["soft"],
+                            hard=s["hard"]) for s in (self.snapshot or {}).get("limits", ())]
 
     # ------------------------------------------------------------------ audit
 
@@ -394,6 +447,33 @@ class RiskDashboard(pn.viewable.Viewer):
             loading=self.computing, sizing_mode="stretch_width",
         )
 
+    @param.depends("breach", "breach_quality", "breach_message", "breach_running")
+    def _breach_view(self) -> pn.viewable.Viewable:
+        views: list[Any] = [
+            pn.pane.Markdown(
+                "The probability that each daily loss, drawdown and VaR limit reaches its hard level on the next "
+                "trading day. The book's weights (the book of the VaR history) are replayed day by day through the "
+                "catalog's closes; a class-weighted logistic model learns from the earlier 70% of that replay "
+                "(utilization, its trend, days since the last breach, GARCH volatility, regime) and is tested on the rest.",
+                sizing_mode="stretch_width"),
+            pn.widgets.Button.from_param(self.param.estimate_breach, color="primary", disabled=self.breach_running),
+        ]
+        if self.breach_running:
+            views.append(pn.Row(pn.indicators.LoadingSpinner(value=True, size=30),
+                                pn.pane.Markdown("Replaying the book and training the model…")))
+        if self.breach_message:
+            views.append(pn.pane.Alert(self.breach_message, alert_type="danger", sizing_mode="stretch_width"))
+        elif self.breach is not None:
+            flagged = list(self.breach.loc[self.breach["alert"], "limit_id"])
+            views += [
+                pn.pane.Alert(f"Likely to breach: {', '.join(flagged)}" if flagged else "No limit at or above the alert threshold",
+                              alert_type="warning" if flagged else "success", sizing_mode="stretch_width"),
+                self._table(self.breach, formatters={"utilization": {"type": "money", "precision": 3, "symbol": ""},
+                                                     "probability": {"type": "money", "precision": 4, "symbol": ""}}),
+                pn.pane.Markdown(self.breach_quality, sizing_mode="stretch_width"),
+            ]
+        return pn.Column(*views, sizing_mode="stretch_width")
+
     @param.depends("breaker_message", "limit_message")
     def _messages(self) -> pn.viewable.Viewable:
         views = []
@@ -478,6 +558,7 @@ class RiskDashboard(pn.viewable.Viewer):
             ("Exposures", exposures),
             ("VaR/ES history", pn.Column(var_controls, self._var_view, sizing_mode="stretch_width")),
             ("Alerts", self._linked_table("alerts", pagination="local", page_size=15)),
+            ("Breach probabilities", self._breach_view),
             ("Audit log", self._audit_panel()),
             sizing_mode="stretch_width", dynamic=False,
         )
