@@ -46,12 +46,14 @@ def test_to_config_is_the_config_a_file_would_hold(catalog_root: Path) -> None:
 
     dashboard.param.update(universe=["AAPL.XNAS", "IBM.XNYS", "MSFT.XNAS"], method="efficient_risk",
                            target_volatility=0.2, long_only=False, min_weight=-0.3, gross_limit=1.6,
-                           max_sector_weight=0.6, current_weights="AAPL.XNAS: 0.5\nIBM.XNYS: 0.5", turnover_limit=0.5)
+                           max_sector_weight=0.6, current_weights="AAPL.XNAS: 0.5\nIBM.XNYS: 0.5", turnover_limit=0.5,
+                           volume_share=0.05)
     config = dashboard.to_config()
     assert config.sectors == {"AAPL.XNAS": "Hardware", "IBM.XNYS": "IT services", "MSFT.XNAS": "Software"}
     assert config.sector_limits == {s: (None, 0.6) for s in ("Hardware", "IT services", "Software")}
     assert (config.target_volatility, config.target_return, config.weight_bounds) == (0.2, None, (-0.3, 1.0))
     assert config.current_weights == {"AAPL.XNAS": 0.5, "IBM.XNYS": 0.5} and config.turnover_limit == 0.5
+    assert (config.capital, config.volume_share) == (1_000_000.0, 0.05)  # liquidity caps only when volume_share is set
 
 
 def test_run_matches_the_engine_and_pypfopt_and_every_view_renders(catalog_root: Path) -> None:

@@ -50,6 +50,8 @@ def test_config_round_trips_through_json_and_yaml(tmp_path: Path) -> None:
     ({"universe": UNIVERSE, "gross_limit": 1.6}, "gross_limit applies to long-short portfolios"),
     ({"universe": UNIVERSE, "asset_bounds": {"IBM.XNYS": [-0.1, 0.2]}}, "Weight bounds (-0.1, 0.2) for IBM.XNYS"),
     ({"universe": UNIVERSE, "weight_bounds": [0.5, 0.2]}, "Weight bounds (0.5, 0.2) for every asset"),
+    ({"universe": UNIVERSE, "volume_share": 0.1}, "volume_share=0.1 caps positions by liquidity at a portfolio value: set capital"),
+    ({"universe": UNIVERSE, "capital": 1e6, "volume_share": 0.1, "liquidation_days": 0}, "liquidation_days=0: liquidity caps"),
 ])
 def test_bad_configs_name_the_bad_value(mapping, words) -> None:
     with pytest.raises(QuantDeskError) as raised:
@@ -74,7 +76,12 @@ def test_run_caps_positions_by_the_catalog_volumes(catalog_root: Path) -> None:
     prices, volume = closes(catalog_root), closes(catalog_root, "volume")
     caps = 0.05 * volume.tail(10).mean() * prices.ffill().iloc[-1] / 4e8
     assert (result.weights <= caps + 1e-6).all()
-    assert (run_portfolio(PortfolioConfig(universe=UNIVERSE, method="min_volatility"), catalog_root).weights > caps + 1e-3).any()
+    uncapped = run_portfolio(PortfolioConfig(universe=UNIVERSE, method="min_volatility"), catalog_root).weights
+    assert (uncapped > caps + 1e-3).any()
+    # Capital alone sizes whole-share trades: without volume_share it caps nothing.
+    trading = run_portfolio(PortfolioConfig(universe=UNIVERSE, method="min_volatility", capital=4e8, volume_window=10),
+                            catalog_root).weights
+    pd.testing.assert_series_equal(trading, uncapped)
 
 
 def test_an_unknown_asset_is_named(catalog_root: Path) -> None:

@@ -219,10 +219,14 @@ def test_hrp_and_risk_parity_take_inputs_that_restrict_nothing(prices, mu, cov, 
     # spelled out, and liquidity caps of 10% of 1e9 shares a day at 1e6 capital (far above any weight of 1).
     ordinary = Constraints(weight_bounds=(0.0, 1.0), sectors=sectors, current_weights={"AAPL": 1.0},
                            scores=dict.fromkeys(mu.index, 1.0), capital=1e6, prices=last.to_dict(),
-                           average_daily_volume=dict.fromkeys(mu.index, 1e9))
-    assert ordinary.active() == []
+                           average_daily_volume=dict.fromkeys(mu.index, 1e9), volume_share=0.1)
+    # Capital, prices and volumes without volume_share are no caps at all, however thin the volume.
+    trading = Constraints(capital=1e6, prices=last.to_dict(), average_daily_volume=dict.fromkeys(mu.index, 1.0))
+    assert ordinary.active() == [] and trading.active() == []
     for method in ("hrp", "risk_parity"):
-        pd.testing.assert_series_equal(optimize(mu, cov, method, ordinary).weights, optimize(mu, cov, method).weights)
+        unconstrained = optimize(mu, cov, method).weights
+        pd.testing.assert_series_equal(optimize(mu, cov, method, ordinary).weights, unconstrained)
+        pd.testing.assert_series_equal(optimize(mu, cov, method, trading).weights, unconstrained)
 
 
 @pytest.mark.parametrize(("changes", "named"), [
@@ -236,7 +240,7 @@ def test_hrp_and_risk_parity_take_inputs_that_restrict_nothing(prices, mu, cov, 
     ({"average_daily_volume": {"AAPL": 1e9, "FB": 1e3}}, "volume_share"),  # 10% of 1,000 FB shares: a cap below 1
 ])
 def test_hrp_and_risk_parity_name_the_constraints_they_cannot_honour(prices, mu, cov, sectors, changes, named) -> None:
-    given = {"sectors": sectors, "capital": 1e6, "prices": prices.ffill().iloc[-1].to_dict(),
+    given = {"sectors": sectors, "capital": 1e6, "prices": prices.ffill().iloc[-1].to_dict(), "volume_share": 0.1,
              "average_daily_volume": dict.fromkeys(mu.index, 1e9), "scores": dict.fromkeys(mu.index, 1.0)}
     constraints = Constraints(**{**given, **changes})
     assert constraints.active() == [named]
@@ -287,6 +291,11 @@ def test_liquidity_caps_hold(prices, mu, cov) -> None:
     assert (result <= caps + SLACK).all()
     assert (optimize(mu, cov, "max_sharpe").weights[["MA", "FB"]] > caps[["MA", "FB"]]).all()  # the caps bind
     np.testing.assert_allclose(result[["MA", "FB"]], caps[["MA", "FB"]], atol=SLACK)
+    # Without volume_share the same capital, prices and volumes cap nothing (capital also sizes whole-share trades).
+    inputs_only = dataclasses.replace(constraints, volume_share=None)
+    pd.testing.assert_series_equal(optimize(mu, cov, "max_sharpe", inputs_only).weights, optimize(mu, cov, "max_sharpe").weights)
+    with pytest.raises(QuantDeskError, match=r"Liquidity caps \(volume_share=0.1\) need capital: give them, or drop volume_share"):
+        optimize(mu, cov, "max_sharpe", dataclasses.replace(constraints, capital=None))
 
 
 def test_turnover_limit_holds_and_max_sharpe_stays_optimal(mu, cov) -> None:

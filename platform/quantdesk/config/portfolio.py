@@ -52,10 +52,12 @@ class PortfolioConfig(NautilusConfig, frozen=True):
         Long-only, or long-short with ``sum |w| <= gross_limit``; ``sum w = net_exposure``.
     sectors, sector_limits : dict
         Asset -> sector, and sector -> (lower or None, upper or None) on its summed weight.
-    capital, volume_share, liquidation_days, volume_window : float, float, float, int
-        Liquidity caps (with ``capital`` set): a position is at most ``volume_share`` of the
-        average daily volume over the last ``volume_window`` bars times ``liquidation_days``,
-        valued at the last close.
+    capital : float, optional
+        Portfolio value: of the whole-share trades, and the value liquidity caps are measured at.
+    volume_share, liquidation_days, volume_window : float or None, float, int
+        Liquidity caps, on when ``volume_share`` is set (they need ``capital``): a position is at
+        most ``volume_share`` of the average daily volume over the last ``volume_window`` bars
+        times ``liquidation_days``, valued at the last close. None: no liquidity caps.
     current_weights, turnover_limit
         Weights held now and the limit on ``sum |w - current|``.
     scores, minimum_score
@@ -94,7 +96,7 @@ class PortfolioConfig(NautilusConfig, frozen=True):
     sectors: dict[str, str] = {}
     sector_limits: dict[str, tuple[float | None, float | None]] = {}
     capital: float | None = None
-    volume_share: float = 0.1
+    volume_share: float | None = None
     liquidation_days: float = 1.0
     volume_window: int = 20
     current_weights: dict[str, float] = {}
@@ -130,6 +132,13 @@ class PortfolioConfig(NautilusConfig, frozen=True):
             raise QuantDeskError(f"frequency={self.frequency}: give the number of bars a year (252 for daily bars)")
         if self.volume_window < 1:
             raise QuantDeskError(f"volume_window={self.volume_window}: average the volume over at least 1 bar")
+        if self.volume_share is not None:
+            if self.capital is None:
+                raise QuantDeskError(f"volume_share={self.volume_share:g} caps positions by liquidity at a portfolio value: "
+                                     "set capital (e.g. capital: 1000000), or drop volume_share")
+            for name in ("capital", "volume_share", "liquidation_days"):
+                if not getattr(self, name) > 0:
+                    raise QuantDeskError(f"{name}={getattr(self, name):g}: liquidity caps need a positive {name}")
         if self.method == "efficient_return" and self.target_return is None:
             raise QuantDeskError("method efficient_return needs target_return (an annual expected return)")
         if self.method == "efficient_risk" and self.target_volatility is None:

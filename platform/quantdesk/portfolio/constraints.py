@@ -47,13 +47,16 @@ class Constraints:
         Asset -> sector, needed by ``sector_limits``.
     sector_limits : dict of str to (float or None, float or None), optional
         Sector -> (lower, upper) on the sector's summed weight; None leaves a side open.
+    volume_share : float, optional
+        Turn the liquidity caps on: a position may be at most ``volume_share x average daily
+        volume x liquidation_days`` shares, i.e. ``|w| <= volume_share x volume x days x price
+        / capital``. None (the default): no liquidity caps, and the three inputs below are unused.
+    liquidation_days : float
+        Days of volume a position may take to trade out of, under the liquidity caps.
     capital : float, optional
-        Portfolio value, for the liquidity caps.
+        Portfolio value the liquidity caps are measured at.
     prices, average_daily_volume : dict of str to float, optional
         Price and average daily volume (in shares) per asset, for the liquidity caps.
-    volume_share, liquidation_days : float
-        A position may be at most ``volume_share x average daily volume x liquidation_days``
-        shares, i.e. ``|w| <= volume_share x volume x days x price / capital``.
     current_weights : dict of str to float, optional
         Weights held now (assets left out are not held), for the turnover limit.
     turnover_limit : float, optional
@@ -73,7 +76,7 @@ class Constraints:
     capital: float | None = None
     prices: Mapping[str, float] | None = None
     average_daily_volume: Mapping[str, float] | None = None
-    volume_share: float = 0.1
+    volume_share: float | None = None
     liquidation_days: float = 1.0
     current_weights: Mapping[str, float] | None = None
     turnover_limit: float | None = None
@@ -86,8 +89,8 @@ class Constraints:
         Inputs that restrict nothing by themselves do not count: a sector map without sector
         limits, current weights without a turnover limit, scores without a minimum score,
         weight bounds equal to the default, ``long_only=False`` (it widens the default bounds),
-        and capital, prices and volumes whose liquidity caps all exceed every asset's largest
-        allowed weight.
+        capital, prices and volumes without ``volume_share``, and liquidity caps that all exceed
+        every asset's largest allowed weight.
         """
         default = _default_bounds(self.long_only)
         bounds = self.weight_bounds
@@ -105,8 +108,10 @@ class Constraints:
 
     def _liquidity_binds(self) -> bool:
         """Return whether some asset's liquidity cap is below the largest weight its bounds allow."""
+        if self.volume_share is None:
+            return False
         if self.capital is None or self.prices is None or self.average_daily_volume is None:
-            return False  # caps need all three; a partial set is refused where the caps are built
+            return True  # caps asked for that cannot be measured: named where the caps are built
         if not (self.capital > 0 and self.volume_share > 0 and self.liquidation_days > 0):
             return True  # bad inputs, named where the caps are built
         by_asset = self.weight_bounds if isinstance(self.weight_bounds, Mapping) else {}
@@ -245,11 +250,12 @@ def _sector_builder(members: list[int], low: float | None, high: float | None, n
 
 
 def _liquidity_caps(c: Constraints, assets: list[str]) -> pd.Series | None:
-    given = [c.capital is not None, c.prices is not None, c.average_daily_volume is not None]
-    if not any(given):
+    if c.volume_share is None:
         return None
-    if not all(given):
-        raise QuantDeskError("Liquidity caps need capital, prices and average_daily_volume together: give all three")
+    missing = [name for name in ("capital", "prices", "average_daily_volume") if getattr(c, name) is None]
+    if missing:
+        raise QuantDeskError(f"Liquidity caps (volume_share={c.volume_share:g}) need {', '.join(missing)}: give them, "
+                             "or drop volume_share to run without liquidity caps")
     if c.capital <= 0 or c.volume_share <= 0 or c.liquidation_days <= 0:
         raise QuantDeskError(f"Liquidity caps need positive capital, volume_share and liquidation_days "
                              f"(got {c.capital}, {c.volume_share}, {c.liquidation_days})")

@@ -180,7 +180,7 @@ def describe_constraints(config: PortfolioConfig) -> list[str]:
         lines.append(f"sector {sector}: " + " and ".join(p for p in parts if p))
     if config.turnover_limit is not None:
         lines.append(f"turnover from current weights at most {config.turnover_limit:g}")
-    if config.capital is not None:
+    if config.volume_share is not None:
         lines.append(f"positions at most {config.volume_share:g} x average daily volume ({config.volume_window} bars) x "
                      f"{config.liquidation_days:g} days, at capital {config.capital:,.0f}")
     if config.minimum_score is not None:

@@ -130,7 +130,7 @@ def constraints_of(config: PortfolioConfig, close: pd.DataFrame, volume: pd.Data
     if config.asset_bounds:
         bounds = {asset: config.asset_bounds.get(asset, bounds or default) for asset in config.universe}
     liquidity = {}
-    if config.capital is not None:
+    if config.volume_share is not None:
         liquidity = {"capital": config.capital, "prices": close.ffill().iloc[-1].to_dict(),
                      "average_daily_volume": volume.tail(config.volume_window).mean().to_dict(),
                      "volume_share": config.volume_share, "liquidation_days": config.liquidation_days}

@@ -84,9 +84,11 @@ class PortfolioDashboard(pn.viewable.Viewer):
     current_weights = param.String(default="", doc="Weights held now (YAML), `ASSET: weight` per line; empty: nothing held.")
     turnover_limit = param.Number(default=None, allow_None=True, bounds=(0, None),
                                   doc="Upper limit on the sum of |new - current weight|; empty: none.")
-    capital = param.Number(default=1_000_000.0, bounds=(0, None), doc="Portfolio value: whole-share trades and liquidity caps.")
-    volume_share = param.Number(default=0.1, bounds=(0, None),
-                                doc="Liquidity cap: a position is at most this share of the average daily volume ...")
+    capital = param.Number(default=1_000_000.0, bounds=(0, None),
+                           doc="Portfolio value: whole-share trades, and the value liquidity caps are measured at.")
+    volume_share = param.Number(default=None, allow_None=True, bounds=(0, None),
+                                doc="Liquidity cap: a position is at most this share of the average daily volume ... "
+                                    "(empty: no liquidity caps)")
     liquidation_days = param.Number(default=1.0, bounds=(0, None), doc="... times this many days.")
     benchmark = param.String(default=DEFAULT_BENCHMARK,
                              doc="Market index: the market of CAPM returns and the factor of the factor attribution.")
@@ -368,7 +370,8 @@ class PortfolioDashboard(pn.viewable.Viewer):
 
         def group(title: str, names: list[str], collapsed: bool) -> pn.Card:
             widgets = {"universe": pn.widgets.MultiChoice, "sectors": text, "current_weights": text,
-                       "gross_limit": optional, "max_sector_weight": optional, "turnover_limit": optional}
+                       "gross_limit": optional, "max_sector_weight": optional, "turnover_limit": optional,
+                       "volume_share": optional}
             form = pn.Param(self.param, parameters=names, show_name=False, sizing_mode="stretch_width",
                             widgets={name: widget for name, widget in widgets.items() if name in names})
             return pn.Card(form, title=title, collapsed=collapsed, sizing_mode="stretch_width")
