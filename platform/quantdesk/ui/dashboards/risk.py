@@ -107,7 +107,6 @@ class RiskDashboard(pn.viewable.Viewer):
     backtest = param.DataFrame(default=None, allow_None=True, doc="Basel backtest of the last 250 days: zone and tests.")
     zone = param.String(default="", doc="Basel traffic-light zone of the VaR history.")
     var_message = param.String(default="", doc="Why the VaR history could not be measured; empty otherwise.")
-    computing = param.Boolean(default=False, doc="True while the VaR history is being measured.")
     # -- breach probabilities
     estimate_breach = param.Event(label="Estimate breach probabilities",
                                   doc="Replay the book's weights through the catalog, train the model, ask it about tomorrow.")
@@ -216,7 +215,6 @@ class RiskDashboard(pn.viewable.Viewer):
         exposures = {row["instrument_id"]: float(row["exposure"]) for row in (self.snapshot or {}).get("exposures", ())}
         equity = float((self.snapshot or {}).get("equity") or 1_000_000.0)
         catalog = self._node.catalog if self._node is not None else None
-        self.computing = True
         try:
             instruments = tuple(sorted(name for name, value in exposures.items() if value))
             history = book_history(exposures, catalog, flat_value=equity, returns=self._returns.get(instruments))
@@ -225,8 +223,6 @@ class RiskDashboard(pn.viewable.Viewer):
         except QuantDeskError as error:
             self.param.update(var_message=f"No VaR history: {error}", var_frame=None, backtest=None, zone="")
             return
-        finally:
-            self.computing = False
         self.history = history
         self.param.update(var_message="", var_source=history.source, var_frame=frame, backtest=backtest_table(backtest),
                           zone=backtest.traffic_light.zone)
@@ -429,7 +425,7 @@ class RiskDashboard(pn.viewable.Viewer):
                               self._linked_table("exposures"), sizing_mode="stretch_width")
         return status, pn.FlexBox(*numbers.values(), sizing_mode="stretch_width"), utilization, exposures
 
-    @param.depends("var_frame", "var_message", "computing")
+    @param.depends("var_frame", "var_message")
     def _var_view(self) -> pn.viewable.Viewable:
         if self.var_message:
             return pn.pane.Alert(self.var_message, alert_type="warning", sizing_mode="stretch_width")
@@ -444,7 +440,7 @@ class RiskDashboard(pn.viewable.Viewer):
             pn.pane.Alert(f"Basel traffic light over the last {self.backtest['value'].iloc[0]} days: **{self.zone}**",
                           alert_type=light, sizing_mode="stretch_width"),
             self._table(self.backtest, sortable=False),
-            loading=self.computing, sizing_mode="stretch_width",
+            sizing_mode="stretch_width",
         )
 
     @param.depends("breach", "breach_quality", "breach_message", "breach_running")
