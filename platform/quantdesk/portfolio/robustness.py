@@ -349,8 +349,10 @@ def _run_on_cluster(
 ) -> list[list[np.ndarray | None]]:
     from distributed import as_completed
 
-    # Shipped once to every worker rather than inside each task.
-    [shared] = client.scatter([(resampler, work)], broadcast=True)
+    # Shipped once to every worker rather than inside each task. A fresh key each call: a
+    # content-hashed key repeats when the same inputs are resampled again, and the new call's
+    # tasks can then ask for data the previous call is releasing ("Could not find data").
+    [shared] = client.scatter([(resampler, work)], broadcast=True, hash=False)
     futures = [client.submit(_solve_shared, shared, batch, pure=False) for batch in batches]
     index = {future.key: position for position, future in enumerate(futures)}
     results: list[list[np.ndarray | None]] = [[] for _ in batches]
