@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from quantdesk.risk import read_export
+
 pytestmark = [pytest.mark.ui, pytest.mark.slow]
 
 # The texts of every plot title in the page's Bokeh document(s).
@@ -14,7 +16,7 @@ TITLES = ("() => [...Bokeh.documents].flatMap(doc => [...doc.all_models])"
 
 
 def test_a_trade_on_the_live_app_shows_in_the_risk_app_without_browser_errors(
-    serve_app, open_page, catalog_root: Path, artifacts: Path
+    serve_app, open_page, catalog_root: Path, artifacts: Path, tmp_path: Path
 ) -> None:
     url = serve_app("risk", catalog_root, extra_apps=("live",))  # one server: both apps share its paper node
     live, live_problems = open_page(url.removesuffix("risk") + "live")
@@ -50,5 +52,15 @@ def test_a_trade_on_the_live_app_shows_in_the_risk_app_without_browser_errors(
     page.locator(".tabulator-cell", has_text="value-at-risk").last.wait_for(timeout=60_000)
     page.wait_for_timeout(1000)
     page.screenshot(path=str(artifacts / "risk_dashboard_breach.png"), full_page=True)
+
+    # The audit log holds the monitor's concentration warning; its download is the trail's CSV export.
+    page.get_by_text("Audit log", exact=True).first.click()
+    page.locator(".tabulator-cell", has_text="instrument-share").last.wait_for(timeout=60_000)
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Download CSV").click()
+    exported = read_export(download.value.path().rename(tmp_path / "risk_audit.csv"))
+    warned = exported[(exported["limit_id"] == "instrument-share") & (exported["kind"] == "breach")]
+    assert warned["details"].iloc[0]["action"] == "warn"
+    page.screenshot(path=str(artifacts / "risk_dashboard_audit.png"), full_page=True)
 
     assert not problems and not live_problems, problems + live_problems
