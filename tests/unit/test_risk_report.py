@@ -45,7 +45,7 @@ def test_the_hypothetical_pnl_is_todays_exposures_over_past_returns(catalog_root
     pd.testing.assert_series_equal(flat.pnl, 500_000.0 * spx, check_names=False, check_freq=False)
     assert flat.source.startswith("The book is flat: a 500,000 USD position in SPX.INDEX stands in for it")
 
-    with pytest.raises(QuantDeskError, match=r"^No daily bars for NOPE.XNAS in the catalog: it has them for AAPL.XNAS"):
+    with pytest.raises(QuantDeskError, match=r"^Unknown asset\(s\) NOPE.XNAS: the catalog has 1-DAY-LAST bars for AAPL.XNAS"):
         daily_returns(["NOPE.XNAS"], catalog_root)
 
 

@@ -10,7 +10,7 @@ from nautilus_trader.model.instruments import Instrument
 from nautilus_trader.persistence.catalog import ParquetDataCatalog
 
 from quantdesk.catalog.columns import read_bar_columns
-from quantdesk.catalog.store import bar_files
+from quantdesk.catalog.store import bar_files, catalog_root, open_catalog
 from quantdesk.config.dates import utc_bound
 from quantdesk.errors import QuantDeskError
 
@@ -68,3 +68,28 @@ def bars_frame(
         raise QuantDeskError(f"Unknown bar type {bar_type!r}: the catalog has {known}")
     bounds = [None if t is None else utc_bound(t, name) for t, name in ((start, "start"), (end, "end"))]
     return read_bar_columns(bar_files(Path(catalog.path), bar_type), *bounds)
+
+
+def load_bars(universe: list[str], start: str | None = None, end: str | None = None, bar_spec: str = "1-DAY-LAST",
+              catalog: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return closes and volumes of ``universe`` from the catalog, one column per asset (a panel for research).
+
+    Raises
+    ------
+    QuantDeskError
+        Naming each asset the catalog has no such bars for, or that has none in the period.
+    """
+    parquet = open_catalog(catalog_root(catalog))
+    stored = bar_types(parquet)
+    suffix = f"-{bar_spec}-EXTERNAL"
+    unknown = [asset for asset in universe if f"{asset}{suffix}" not in stored]
+    if unknown:
+        known = ", ".join(t.removesuffix(suffix) for t in stored if t.endswith(suffix)) or "none"
+        raise QuantDeskError(f"Unknown asset(s) {', '.join(unknown)}: the catalog has {bar_spec} bars for {known}")
+    frames = {asset: bars_frame(parquet, f"{asset}{suffix}", start, end) for asset in universe}
+    empty = [asset for asset, frame in frames.items() if frame.empty]
+    if empty:
+        raise QuantDeskError(f"No bars for {', '.join(empty)} between {start or 'the start'} and {end or 'the end'}: widen the period")
+    close = pd.DataFrame({asset: frame["close"] for asset, frame in frames.items()})
+    volume = pd.DataFrame({asset: frame["volume"] for asset, frame in frames.items()})
+    return close, volume

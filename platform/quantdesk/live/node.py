@@ -283,16 +283,15 @@ class LiveNode:
                                     callback=cycle)
 
     def _daily_closes(self) -> pd.DataFrame:
-        """Return the catalog's daily closes of the node's instruments (empty when it has none), the last ten years."""
-        from quantdesk.catalog.columns import read_bar_columns
-        from quantdesk.catalog.store import bar_files
+        """Return the catalog's daily closes of those of the node's instruments that have them, the last ten years."""
+        from quantdesk.catalog import open_catalog
+        from quantdesk.catalog.queries import bar_types, load_bars
 
-        closes = {}
-        for instrument_id in self.config.instrument_ids:
-            files = bar_files(Path(self.catalog), f"{instrument_id}-1-DAY-LAST-EXTERNAL")
-            if files:
-                closes[instrument_id] = read_bar_columns(files, columns=("close",))["close"]
-        return pd.DataFrame(closes).sort_index().tail(RISK_HISTORY_DAYS + 1)
+        stored = bar_types(open_catalog(self.catalog))
+        daily = [i for i in self.config.instrument_ids if f"{i}-1-DAY-LAST-EXTERNAL" in stored]
+        if not daily:
+            return pd.DataFrame()
+        return load_bars(daily, catalog=self.catalog)[0].sort_index().tail(RISK_HISTORY_DAYS + 1)
 
     def _start_forecasts(self, closes: pd.DataFrame) -> None:
         """Refresh the risk forecaster now and every ``forecast_interval`` seconds, on a thread of its own.

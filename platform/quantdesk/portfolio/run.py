@@ -7,38 +7,11 @@ from typing import NamedTuple
 
 import pandas as pd
 
-from quantdesk.catalog import bars_frame, catalog_root, open_catalog
-from quantdesk.catalog.queries import bar_types
+from quantdesk.catalog.queries import load_bars
 from quantdesk.config.portfolio import PortfolioConfig
-from quantdesk.errors import QuantDeskError
 from quantdesk.portfolio.constraints import Constraints
 from quantdesk.portfolio.estimators import expected_returns, risk_model
 from quantdesk.portfolio.optimize import Allocation, optimize
-
-
-def load_bars(universe: list[str], start: str | None = None, end: str | None = None, bar_spec: str = "1-DAY-LAST",
-              catalog: str | Path | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return closes and volumes of ``universe`` from the catalog, one column per asset.
-
-    Raises
-    ------
-    QuantDeskError
-        Naming each asset the catalog has no such bars for, or that has none in the period.
-    """
-    parquet = open_catalog(catalog_root(catalog))
-    stored = bar_types(parquet)
-    suffix = f"-{bar_spec}-EXTERNAL"
-    unknown = [asset for asset in universe if f"{asset}{suffix}" not in stored]
-    if unknown:
-        known = ", ".join(t.removesuffix(suffix) for t in stored if t.endswith(suffix)) or "none"
-        raise QuantDeskError(f"Unknown asset(s) {', '.join(unknown)}: the catalog has {bar_spec} bars for {known}")
-    frames = {asset: bars_frame(parquet, f"{asset}{suffix}", start, end) for asset in universe}
-    empty = [asset for asset, frame in frames.items() if frame.empty]
-    if empty:
-        raise QuantDeskError(f"No bars for {', '.join(empty)} between {start or 'the start'} and {end or 'the end'}: widen the period")
-    close = pd.DataFrame({asset: frame["close"] for asset, frame in frames.items()})
-    volume = pd.DataFrame({asset: frame["volume"] for asset, frame in frames.items()})
-    return close, volume
 
 
 class PortfolioInputs(NamedTuple):

@@ -59,17 +59,9 @@ def daily_closes(instrument_ids: Sequence[str], catalog: str | Path | None = Non
     QuantDeskError
         Naming the instruments the catalog has no daily bars for.
     """
-    from quantdesk.catalog import bars_frame, catalog_root, open_catalog
-    from quantdesk.catalog.queries import bar_types
+    from quantdesk.catalog.queries import load_bars
 
-    parquet = open_catalog(catalog_root(catalog))
-    suffix = f"-{DAILY_BARS}-EXTERNAL"
-    stored = bar_types(parquet)
-    missing = [instrument for instrument in instrument_ids if f"{instrument}{suffix}" not in stored]
-    if missing:
-        known = ", ".join(t.removesuffix(suffix) for t in stored if t.endswith(suffix)) or "none"
-        raise QuantDeskError(f"No daily bars for {', '.join(missing)} in the catalog: it has them for {known}")
-    return pd.DataFrame({i: bars_frame(parquet, f"{i}{suffix}")["close"] for i in instrument_ids}).sort_index()
+    return load_bars(list(instrument_ids), bar_spec=DAILY_BARS, catalog=catalog)[0].sort_index()
 
 
 def daily_returns(instrument_ids: Sequence[str], catalog: str | Path | None = None) -> pd.DataFrame:
