@@ -292,8 +292,9 @@ def _prepare(
     if risk_method == "factor_model":
         raise QuantDeskError("Resampling cannot redraw factor returns with the assets: use risk_method 'sample', "
                              "'exponential' or 'ledoit_wolf'")
-    prices = check_prices(prices)
-    returns = prices.pct_change(fill_method=None).dropna(how="any")
+    # The original estimates and every resample see the same dates: those with every asset's price.
+    prices = check_prices(prices).dropna(how="any")
+    returns = prices.pct_change().iloc[1:]
     if len(returns) < 2:
         raise QuantDeskError(f"Only {len(returns)} dates have returns for every asset: resampling needs at least 2; "
                              "drop assets with short histories or widen the period")
