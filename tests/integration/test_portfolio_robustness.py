@@ -102,3 +102,14 @@ def test_bad_input_is_one_clear_error(prices: pd.DataFrame, call, message: str) 
     with pytest.raises(QuantDeskError) as raised:
         call(prices)
     assert message in str(raised.value)
+
+
+def test_dates_missing_a_price_are_dropped_for_the_original_estimates_too() -> None:
+    # BABA listed in September 2014: the first 112 of these dates have no BABA price.
+    history = pd.read_csv(STOCKS, index_col=0, parse_dates=True)[["AAPL", "BABA", "WMT", "XOM"]].iloc[-1008:]
+    assert history["BABA"].isna().sum() == 112
+    confidence = weight_confidence(history, "min_volatility", resamples=2, progress=False)
+    complete = history.dropna()
+    reference = EfficientFrontier(expected_returns.mean_historical_return(complete),
+                                  risk_models.CovarianceShrinkage(complete).ledoit_wolf(), solver="CLARABEL")
+    assert confidence.point.to_dict() == pytest.approx(reference.min_volatility(), abs=1e-4)
