@@ -23,6 +23,11 @@ path are not counted.
   ``node only`` is the part inside the node, order created to fill at the handler, for
   comparison with the baseline; ``call returns`` is how long ``submit_order`` blocks its caller.
 
+The node runs the platform's pre-trade gate (:mod:`quantdesk.risk.gate`) on every limit type of
+the packaged default limits, with levels raised so that none bites (orders come back to back,
+faster than the default order-rate limit allows), and the risk monitor's cycle every 5 s: the
+``quantdesk`` figures include evaluating all of them; the baseline's orders pass the same gate.
+
 Both sides run with trade recording on (the node writes every order event to the SQLite
 trade history, as a user has it) and again with it off (``--recording on`` or ``off`` for
 one). Prints p50, p99, max and mean in milliseconds and quantdesk / baseline ratios.
@@ -45,6 +50,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from nautilus_trader.config import StrategyConfig
 from nautilus_trader.model.enums import OrderSide
 from nautilus_trader.model.events import OrderFilled
@@ -52,7 +58,8 @@ from nautilus_trader.model.identifiers import InstrumentId
 from nautilus_trader.model.objects import Quantity
 from nautilus_trader.trading.strategy import Strategy
 
-from quantdesk.live.config import NodeConfig, ReplayConfig
+from quantdesk.config.risk import FRACTION_TYPES, RiskLimitsConfig
+from quantdesk.live.config import DEFAULT_LIMITS, NodeConfig, ReplayConfig
 from quantdesk.live.node import LiveNode
 from quantdesk.live.orders import OrderRequest
 from quantdesk.streaming import hub
@@ -154,13 +161,26 @@ class HubFills:
         self._hub.unsubscribe(self._subscription)
 
 
+def limits_that_never_bite(folder: Path) -> str:
+    """Write the default limits with every level raised out of reach; return the file's path."""
+    config = RiskLimitsConfig.load(DEFAULT_LIMITS)
+    limits = [
+        {**limit.json_primitives(), "soft": None, "hard": 1.0 if limit.type in FRACTION_TYPES else 1e15}
+        for limit in config.limits
+    ]
+    path = folder / "limits.yaml"
+    path.write_text(yaml.safe_dump({"instrument_sectors": dict(config.instrument_sectors), "limits": limits}))
+    return str(path)
+
+
 def node_config(catalog: Path, record_trades: bool) -> NodeConfig:
-    """Return the paper node of the benchmark: replay at speed 60, sandbox, a throttle that never bites."""
+    """Return the paper node of the benchmark: replay at speed 60, sandbox, a throttle and limits that never bite."""
     return NodeConfig(
         name=f"latency-{'recorded' if record_trades else 'unrecorded'}",
         replay=ReplayConfig(instrument_ids=[INSTRUMENT], speed=60.0),
         strategies=[{"strategy": f"{__name__}:LatencyProbe", "parameters": {"instrument_id": INSTRUMENT}}],
         max_order_submit_rate="100000/00:00:01",
+        risk_limits=limits_that_never_bite(catalog.parent),
         catalog=str(catalog),
         record_trades=record_trades,
     )
