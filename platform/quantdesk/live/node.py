@@ -313,7 +313,7 @@ class LiveNode:
                 exposures = None if snapshot is None or snapshot.exposures.empty else \
                     snapshot.exposures.set_index("instrument_id")["exposure"]
                 try:
-                    forecaster.refresh(exposures)
+                    forecaster.refresh(exposures, equity=None if snapshot is None else snapshot.equity)
                 except QuantDeskError as error:  # e.g. too short a history: the monitor goes on without forecasts
                     self.forecast_problem = str(error)
                 self._forecast_stop.wait(self.config.forecast_interval)

@@ -322,19 +322,21 @@ def breach_outlook(history: BookHistory, limits: Iterable[LimitConfig], capital:
     QuantDeskError
         When the book has no such limit, its history is too short, or its replay holds no breach to learn from.
     """
-    from quantdesk.risk.breach import REPLAY_TYPES, breach_dataset, breach_features, replay_history, train_breach_model
+    from quantdesk.risk.breach import REPLAY_TYPES
+    from quantdesk.risk.forecast import RiskForecaster
+    from quantdesk.risk.limits import LimitBook
 
     chosen = [limit for limit in limits if limit.type in REPLAY_TYPES and limit.hard]
     if not chosen:
         raise QuantDeskError(f"No limit of type {', '.join(REPLAY_TYPES)} with a hard level: breach probabilities "
                              "are estimated for those; add one")
     closes = daily_closes(list(history.exposures.index), catalog)
-    replay = replay_history(closes, (history.exposures / capital).to_dict(), chosen, capital=capital)
-    dataset = breach_dataset(replay.utilization, replay.volatility, replay.regime, horizon=horizon)
-    model, evaluation = train_breach_model(dataset, threshold=threshold)
-    features = breach_features(replay.utilization, replay.volatility, replay.regime)
-    as_of = replay.utilization.index[-1]
-    latest = features.xs(as_of, level="time")
-    table = pd.DataFrame({"utilization": latest["utilization"], "probability": model.predict(latest)})
+    forecaster = RiskForecaster(closes, LimitBook(RiskLimitsConfig(limits=chosen)),
+                                threshold=threshold, horizon=horizon)
+    forecaster.refresh(history.exposures, equity=capital)
+    probability = forecaster.probabilities()
+    replayed = forecaster.history.utilization
+    table = pd.DataFrame({"utilization": replayed.iloc[-1].reindex(probability.index), "probability": probability})
     table["alert"] = table["probability"] >= threshold
+    evaluation, as_of = forecaster.evaluation, forecaster.as_of
     return BreachOutlook(table, evaluation, as_of, horizon)
