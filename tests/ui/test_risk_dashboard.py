@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -24,9 +25,13 @@ def test_a_trade_on_the_live_app_shows_in_the_risk_app_without_browser_errors(
     quantity = live.locator(".bk-input-group", has_text="Quantity").locator("input").first
     quantity.fill("1000")
     quantity.press("Enter")
-    live.wait_for_timeout(500)
+    # Click only once the browser's model holds the new quantity: the click then reaches the server after it.
+    live.wait_for_function("() => [...Bokeh.documents].flatMap(doc => [...doc.all_models])"
+                           ".some(m => m.title === 'Quantity' && m.value === 1000)", timeout=30_000)
     live.get_by_role("button", name="Submit order", exact=True).click()
-    live.get_by_text("filled 1000").first.wait_for(timeout=60_000)
+    outcome = live.get_by_text(re.compile(r"filled 1000|was denied|rejected")).first
+    outcome.wait_for(timeout=60_000)
+    assert "filled 1000" in outcome.inner_text(), outcome.inner_text()  # a denial names its reason here
 
     page, problems = open_page(url)
     page.set_viewport_size({"width": 1400, "height": 2000})
