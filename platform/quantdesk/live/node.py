@@ -274,6 +274,7 @@ class LiveNode:
         def cycle(_event) -> None:
             # On the node's own loop, like every check: the checker is never touched by two threads.
             controls.mark(checker)
+            self.risk_gate.roll_day(node.kernel.clock.timestamp())
             self.risk_gate.refresh_equity()
             snapshot = self.risk_monitor.cycle()
             checker.flush_audit()  # the audit write takes milliseconds: here, never in an order's path

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
 
-from nautilus_trader.common.component import MessageBus
-from nautilus_trader.model.enums import OrderSide, PriceType, TradingState
 from nautilus_trader.execution.messages import SubmitOrder, SubmitOrderList
+from nautilus_trader.model.enums import OrderSide, PriceType, TradingState
 from nautilus_trader.model.events import AccountState, OrderFilled
-from nautilus_trader.model.identifiers import InstrumentId
+from nautilus_trader.model.identifiers import InstrumentId, Venue
 
-from quantdesk.risk.checks import Decision, Order, PreTradeChecker
+from quantdesk.risk.checks import Order, PreTradeChecker
 
 ENDPOINT = "RiskEngine.execute"
 # Checks before an order has any price to be marked at are refused rather than waved through.
@@ -35,8 +33,7 @@ NO_PRICE = "no market price for {instrument} yet and the order has no limit pric
 class RiskGate:
     """The message-bus endpoint that checks each new order against the platform's limits.
 
-    Build it with :func:`install_gate`. ``decisions`` counts accepted, warned and rejected orders;
-    ``last_rejection`` keeps the most recent reason for health displays.
+    Build it with :func:`install_gate`. ``decisions`` counts accepted, warned and rejected orders.
 
     Parameters
     ----------
@@ -44,21 +41,15 @@ class RiskGate:
         The limits and the book they are measured on.
     kernel : nautilus_trader.system.kernel.NautilusKernel
         The kernel of a ``TradingNode`` or ``BacktestEngine``.
-    on_decision : callable, optional
-        Called with ``(order, decision)`` for every warned or rejected order (alerts).
     """
 
-    def __init__(self, checker: PreTradeChecker, kernel, on_decision: Callable[[Order, Decision], None] | None = None
-                 ) -> None:
+    def __init__(self, checker: PreTradeChecker, kernel) -> None:
         self.checker = checker
         self.decisions = {"accept": 0, "warn": 0, "reject": 0}
-        self.last_rejection: str | None = None
-        self._on_decision = on_decision
         self._engine = kernel.risk_engine
         self._cache = kernel.cache
         self._clock = kernel.clock
         self._portfolio = kernel.portfolio
-        self._msgbus: MessageBus = kernel.msgbus
         self._day: dt.date | None = None
         self.breaker = None  # the risk monitor's CircuitBreaker, when one watches this book
 
@@ -86,32 +77,29 @@ class RiskGate:
             market = limit_price
         if market is None:
             self.decisions["reject"] += 1
-            self.last_rejection = NO_PRICE.format(instrument=instrument_id)
-            return self.last_rejection
+            return NO_PRICE.format(instrument=instrument_id)
         now = self._clock.timestamp()
-        self._roll_day(now)
+        self.roll_day(now)
         side = "BUY" if order.side == OrderSide.BUY else "SELL"
         if self.breaker is not None and self.breaker.tripped:
             held = self.checker.position(instrument_id.value)
             change = float(order.quantity) if side == "BUY" else -float(order.quantity)
             if abs(held + change) > abs(held) or held * (held + change) < 0:  # only closing orders go while halted
                 self.decisions["reject"] += 1
-                self.last_rejection = (f"Trading is halted: the circuit breaker tripped on {self.breaker.reason}; "
-                                       "a risk officer must reset it")
-                return self.last_rejection
+                return (f"Trading is halted: the circuit breaker tripped on {self.breaker.reason}; "
+                        "a risk officer must reset it")
         request = Order(instrument_id.value, order.strategy_id.value, side, float(order.quantity), market,
                         limit_price, now)
         decision = self.checker.check(request)
         self.decisions[decision.action] += 1
-        if decision.action != "accept" and self._on_decision is not None:
-            self._on_decision(request, decision)
-        if decision.action == "reject":
-            self.last_rejection = decision.reason
-            return decision.reason
-        return None
+        return decision.reason if decision.action == "reject" else None
 
-    def _roll_day(self, now: float) -> None:
-        # Daily loss counts from the first check of each UTC day (the simulated day in a backtest).
+    def roll_day(self, now: float) -> None:
+        """Start a new trading day on the checker when ``now`` (seconds, the kernel's clock) is in a new UTC day.
+
+        Called before each check and each monitor cycle, so the daily loss counts from the
+        first of them in a day (the simulated day in a backtest).
+        """
         day = dt.datetime.fromtimestamp(now, dt.UTC).date()
         if day != self._day:
             if self._day is not None:
@@ -147,7 +135,7 @@ class RiskGate:
         if is_cash:
             equity = cash + self.checker.net
         else:
-            unrealized = self._portfolio.unrealized_pnls(_venue(venue)) or {}
+            unrealized = self._portfolio.unrealized_pnls(Venue(venue)) or {}
             equity = cash + sum(float(money) for money in unrealized.values())
         if math.isfinite(equity):
             self.checker.set_equity(equity)
@@ -163,14 +151,7 @@ def market_price(cache, instrument_id: InstrumentId) -> float | None:
     return None
 
 
-def _venue(name: str):
-    from nautilus_trader.model.identifiers import Venue
-
-    return Venue(name)
-
-
-def install_gate(kernel, checker: PreTradeChecker,
-                 on_decision: Callable[[Order, Decision], None] | None = None) -> RiskGate:
+def install_gate(kernel, checker: PreTradeChecker) -> RiskGate:
     """Register a :class:`RiskGate` at ``RiskEngine.execute`` of a built kernel and feed it the kernel's events.
 
     Call it after the node or engine is built and before it runs.
@@ -179,7 +160,7 @@ def install_gate(kernel, checker: PreTradeChecker,
     -------
     RiskGate
     """
-    gate = RiskGate(checker, kernel, on_decision)
+    gate = RiskGate(checker, kernel)
     kernel.msgbus.deregister(ENDPOINT, kernel.risk_engine.execute)
     kernel.msgbus.register(ENDPOINT, gate.execute)
     kernel.msgbus.subscribe("events.order.*", gate.on_event)
