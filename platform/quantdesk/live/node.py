@@ -142,6 +142,7 @@ class LiveNode:
         self.risk_gate = self.risk_monitor = None
         self.forecast_problem: str | None = None
         self._forecast_stop = threading.Event()
+        self._forecast_thread: threading.Thread | None = None
         self._preflight()
 
     # ------------------------------------------------------------------ lifecycle
@@ -315,12 +316,15 @@ class LiveNode:
                     snapshot.exposures.set_index("instrument_id")["exposure"]
                 try:
                     forecaster.refresh(exposures, equity=None if snapshot is None else snapshot.equity)
-                except QuantDeskError as error:  # e.g. too short a history: the monitor goes on without forecasts
-                    self.forecast_problem = str(error)
+                    self.forecast_problem = None
+                except Exception as error:  # noqa: BLE001  e.g. too short a history: the monitor goes on without
+                    self.forecast_problem = f"{type(error).__name__}: {error}"  # forecasts, and says why
                 self._forecast_stop.wait(self.config.forecast_interval)
 
-        threading.Thread(target=refresh_forever, name=f"quantdesk-risk-forecast-{self.config.name}",
-                         daemon=True).start()
+        self._forecast_thread = threading.Thread(
+            target=refresh_forever, name=f"quantdesk-risk-forecast-{self.config.name}", daemon=True
+        )
+        self._forecast_thread.start()
 
     def reset_circuit_breaker(self, actor: str, note: str = "") -> None:
         """Reset the risk monitor's tripped circuit breaker (audited) so trading may resume.
@@ -353,6 +357,9 @@ class LiveNode:
         if thread is None:
             return
         self._forecast_stop.set()
+        if self._forecast_thread is not None:
+            self._forecast_thread.join(timeout)  # a refresh in progress finishes first (seconds at most)
+            self._forecast_thread = None
         if loop is not None and node is not None and loop.is_running():
             async def stop_all() -> None:
                 await node.stop_async()
