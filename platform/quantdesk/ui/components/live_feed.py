@@ -25,9 +25,9 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
-import panel as pn
 
 from quantdesk.streaming.hub import DEFAULT_WINDOW, Event, hub
+from quantdesk.ui.components.background import session_document
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ class SessionFeed:
         self.last_latency = float("nan")
         self._lock = threading.Lock()
         self._waiting: list[list[Event]] | None = None  # batches of the update scheduled on the session's loop
-        self._document = pn.state.curdoc if pn.state.curdoc is not None and pn.state.curdoc.session_context else None
+        self._document = session_document()
         key = (hub_name, float(window), None if kinds is None else frozenset(kinds))
         with _FANOUTS_LOCK:
             fanout = _FANOUTS.get(key)

@@ -16,11 +16,12 @@ from quantdesk.catalog.instruments import is_tradeable
 from quantdesk.compute import dashboard_link
 from quantdesk.config import FactorRunConfig
 from quantdesk.errors import QuantDeskError
-from quantdesk.factors.pipeline import FactorRun, factors_root, list_factor_runs, open_factor_run, run_factors
+from quantdesk.factors.pipeline import factors_root, list_factor_runs, open_factor_run, run_factors
 from quantdesk.factors.regimes import score_by_regime
 from quantdesk.factors.registry import get_factor, registry
 from quantdesk.factors.scoring import factor_correlation
 from quantdesk.ui.components import correlation_heatmap, decay_chart, ic_chart, quantile_returns_chart, regime_chart
+from quantdesk.ui.components.background import on_session, run_in_background, session_document
 
 HORIZONS = [1, 2, 3, 5, 10, 21, 42, 63, 126, 252]
 DEFAULT_FACTORS = "momentum:\n  window: [5, 21]\nvolatility:\n  window: [21]"
@@ -151,37 +152,21 @@ class FactorDashboard(pn.viewable.Viewer):
         with param.edit_constant(self):
             self.running = True
         self.param.update(done=0, total=0, error="", message=f"Running factor run {config.id[:12]} on Dask ...")
-        document = pn.state.curdoc if pn.state.curdoc is not None and pn.state.curdoc.session_context else None
-        self._document = document
-        threading.Thread(target=self._work, args=(config, document), name="quantdesk-factors", daemon=True).start()
+        self._document = session_document()  # before the thread starts: its progress is applied on this session
+        run_in_background(lambda: self._work(config), self._finish, name="quantdesk-factors")
 
     def _progress(self, done: int, total: int) -> None:
-        if self._document is None:
-            self.param.update(done=done, total=total)
-        else:  # views are Bokeh models: change them on the session's event loop, under its lock
-            self._document.add_next_tick_callback(lambda: self.param.update(done=done, total=total))
+        on_session(self._document, lambda: self.param.update(done=done, total=total))
 
-    def _work(self, config: FactorRunConfig, document: Any = None) -> None:
-        updates: dict[str, Any] = {}
-        try:
-            run = run_factors(config, catalog=self.catalog, client=self.client, progress=self._progress, stop=self._stop)
-            factors, assets = run.values.sizes["factor"], run.values.sizes["asset"]
-            if not run.complete:
-                message = f"Stopped factor run {config.id[:12]} before every block was written: run again to resume"
-            else:
-                message = f"Finished factor run {config.id[:12]}: {factors} factors × {assets} assets"
-                message += "" if run.scores is not None else " (not scored: see the problems)"
-            updates = {"message": message, "run": run}
-        except QuantDeskError as error:
-            updates = {"message": f"Stopped: {error}", "error": f"Stopped: {error}"}
-        except Exception as error:  # a dashboard must say what broke, not die silently in a thread
-            text = f"Stopped by an unexpected {type(error).__name__}: {error}"
-            updates = {"message": text, "error": text}
-        finally:
-            if document is None:
-                self._finish(updates)
-            else:
-                document.add_next_tick_callback(lambda: self._finish(updates))
+    def _work(self, config: FactorRunConfig) -> dict[str, Any]:
+        run = run_factors(config, catalog=self.catalog, client=self.client, progress=self._progress, stop=self._stop)
+        factors, assets = run.values.sizes["factor"], run.values.sizes["asset"]
+        if not run.complete:
+            message = f"Stopped factor run {config.id[:12]} before every block was written: run again to resume"
+        else:
+            message = f"Finished factor run {config.id[:12]}: {factors} factors × {assets} assets"
+            message += "" if run.scores is not None else " (not scored: see the problems)"
+        return {"message": message, "run": run}
 
     def _finish(self, updates: dict[str, Any]) -> None:
         run = updates.pop("run", None)

@@ -26,6 +26,7 @@ from quantdesk.live.service import LiveFeed, shared_feed
 from quantdesk.store.watchlists import Watchlists
 from quantdesk.streaming.events import MARKET_KINDS
 from quantdesk.streaming.hub import Event, hub
+from quantdesk.ui.components.background import session_document
 from quantdesk.ui.components import interactive_brokers
 from quantdesk.ui.components.live_feed import SessionFeed, per_batch
 from quantdesk.ui.components.live_views import PriceChart, fill_rows, latest_price_events, quote_rows
@@ -148,8 +149,7 @@ class LiveDashboard(pn.viewable.Viewer):
         self._catch_up()
         self.session_feed = SessionFeed(self._feed.hub, self.receive, window=FEED_WINDOW) if self._feed else None
         self.refresh()
-        document = pn.state.curdoc
-        if document is not None and document.session_context is not None:
+        if session_document() is not None:
             pn.state.add_periodic_callback(self.refresh, period=HEALTH_PERIOD_MS)
 
     # ------------------------------------------------------------------ the feed

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import pandas as pd
@@ -17,6 +16,7 @@ from quantdesk.catalog.instruments import is_tradeable
 from quantdesk.config.portfolio import RETURN_METHODS, PortfolioConfig
 from quantdesk.errors import QuantDeskError
 from quantdesk.portfolio.review import PortfolioReview, describe_constraints, market_returns, review_portfolio
+from quantdesk.ui.components.background import run_in_background
 from quantdesk.ui.components.portfolio import (
     asset_correlation_heatmap,
     attribution_chart,
@@ -167,33 +167,20 @@ class PortfolioDashboard(pn.viewable.Viewer):
         with param.edit_constant(self):
             self.running = True
         self.param.update(error="", message=f"Optimizing portfolio {config.id[:12]} ({config.method}) ...")
-        document = pn.state.curdoc if pn.state.curdoc is not None and pn.state.curdoc.session_context else None
         # The solvers block for a moment: off the server's event loop, so other sessions stay live.
-        threading.Thread(target=self._work, args=(config, document), name="quantdesk-portfolio", daemon=True).start()
+        run_in_background(lambda: self._work(config), self._finish, name="quantdesk-portfolio")
 
-    def _work(self, config: PortfolioConfig, document: Any = None) -> None:
-        updates: dict[str, Any] = {}
+    def _work(self, config: PortfolioConfig) -> dict[str, Any]:
+        review = review_portfolio(config, self.catalog)
+        allocation = review.allocation
+        message = (f"Optimized portfolio {config.id[:12]} ({config.method}): expected return "
+                   f"{allocation.expected_return:.2%}, volatility {allocation.volatility:.2%}, Sharpe {allocation.sharpe:.2f}")
+        updates = {"result": review, "frontier": None}
         try:
-            review = review_portfolio(config, self.catalog)
-            allocation = review.allocation
-            message = (f"Optimized portfolio {config.id[:12]} ({config.method}): expected return "
-                       f"{allocation.expected_return:.2%}, volatility {allocation.volatility:.2%}, Sharpe {allocation.sharpe:.2f}")
-            updates = {"result": review, "frontier": None}
-            try:
-                updates["frontier"] = review.frontier(self.frontier_points, self.client)
-            except QuantDeskError as error:  # the allocation stands even when the frontier cannot be traced
-                message += f"; no frontier: {error}"
-            updates["message"] = message
-        except QuantDeskError as error:
-            updates = {"message": f"Stopped: {error}", "error": f"Stopped: {error}"}
-        except Exception as error:  # a dashboard must say what broke, not die silently in a thread
-            text = f"Stopped by an unexpected {type(error).__name__}: {error}"
-            updates = {"message": text, "error": text}
-        finally:
-            if document is None:
-                self._finish(updates)
-            else:  # views are Bokeh models: change them on the session's event loop, under its lock
-                document.add_next_tick_callback(lambda: self._finish(updates))
+            updates["frontier"] = review.frontier(self.frontier_points, self.client)
+        except QuantDeskError as error:  # the allocation stands even when the frontier cannot be traced
+            message += f"; no frontier: {error}"
+        return {**updates, "message": message}
 
     def _finish(self, updates: dict[str, Any]) -> None:
         try:

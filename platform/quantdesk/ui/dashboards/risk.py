@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import tempfile
+import threading
 from pathlib import Path
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,7 @@ from quantdesk.risk.report import (
 )
 from quantdesk.risk.var_backtest import ROLLING_METHODS
 from quantdesk.streaming.hub import Event, hub
+from quantdesk.ui.components.background import run_in_background, session_document
 from quantdesk.ui.components.live_feed import SessionFeed
 from quantdesk.ui.components.risk import exposure_chart, utilization_chart, var_history_chart
 
@@ -139,6 +141,7 @@ class RiskDashboard(pn.viewable.Viewer):
         super().__init__(**params)
         self._feed: LiveFeed | None = None
         self._alert_rows: list[dict[str, Any]] = []
+        self._limits_lock = threading.Lock()
         self._var_key: tuple | None = None
         self._returns: dict[tuple[str, ...], pd.DataFrame] = {}  # daily returns read from the catalog, per book
         self.history: BookHistory | None = None  # the book the VaR history measured
@@ -165,8 +168,7 @@ class RiskDashboard(pn.viewable.Viewer):
         self.refresh_audit()
         self.session_feed = (SessionFeed(self._feed.hub, self.receive, window=FEED_WINDOW, kinds=[SNAPSHOT])
                              if self._feed is not None else None)
-        document = pn.state.curdoc
-        if document is not None and document.session_context is not None:
+        if session_document() is not None:
             pn.state.add_periodic_callback(self.refresh_audit, period=AUDIT_PERIOD_MS)
 
     @property
@@ -197,12 +199,15 @@ class RiskDashboard(pn.viewable.Viewer):
             self._measure_var(key)
 
     def _show_limits(self) -> None:
-        statuses = self.snapshot["limits"] if self.snapshot else []
-        node = self._node
-        if node is not None and node.limits is not None:
-            self.limits = limits_table(node.limits.limits, statuses)
-        else:  # only what the snapshots carry: limits measured on the book
-            self.limits = pd.DataFrame(list(statuses), columns=LIMIT_COLUMNS)
+        # Outside a served session snapshots arrive on the hub's thread: read the limits and show them as one
+        # step, so a table read before an edit cannot land after the edit's own.
+        with self._limits_lock:
+            statuses = self.snapshot["limits"] if self.snapshot else []
+            node = self._node
+            if node is not None and node.limits is not None:
+                self.limits = limits_table(node.limits.limits, statuses)
+            else:  # only what the snapshots carry: limits measured on the book
+                self.limits = pd.DataFrame(list(statuses), columns=LIMIT_COLUMNS)
 
     # ------------------------------------------------------------------ VaR/ES history
 
@@ -232,15 +237,17 @@ class RiskDashboard(pn.viewable.Viewer):
     @param.depends("estimate_breach", watch=True)
     def _start_breach(self) -> None:
         self.param.update(breach_running=True, breach_message="")
-        document = pn.state.curdoc
-        if document is not None and document.session_context is not None:
-            # A later tick, so the browser shows the spinner during the few seconds the estimate takes.
-            document.add_timeout_callback(self.estimate_breach_probabilities, 50)
-        else:
-            self.estimate_breach_probabilities()
+        if session_document() is None:  # a notebook or a test: the estimate is the cell's work
+            self._show_breach(self._estimate_breach())
+        else:  # seconds of replays and fits: off the server's loop, so every page it serves stays live
+            run_in_background(self._estimate_breach, self._show_breach, name="quantdesk-risk-breach",
+                              failed=self._breach_failed)
 
     def estimate_breach_probabilities(self) -> None:
         """Estimate each loss limit's chance of a breach next day for the book the VaR history measures."""
+        self._show_breach(self._estimate_breach())
+
+    def _estimate_breach(self) -> dict[str, Any]:
         try:
             if self.history is None:
                 raise QuantDeskError(self.var_message or "the VaR history is not measured yet")
@@ -248,19 +255,24 @@ class RiskDashboard(pn.viewable.Viewer):
             catalog = self._node.catalog if self._node is not None else None
             outlook = breach_outlook(self.history, self._loss_limits(), equity, catalog=catalog)
         except QuantDeskError as error:
-            self.param.update(breach_running=False, breach=None, breach_message=f"No breach probabilities: {error}")
-            return
+            return self._breach_failed(error)
         quality = outlook.evaluation
-        self.param.update(
-            breach_running=False,
-            breach=outlook.probabilities.reset_index(),
-            breach_quality=(
+        return {
+            "breach": outlook.probabilities.reset_index(),
+            "breach_quality": (
                 f"As of the catalog's latest close, {outlook.as_of:%Y-%m-%d}, for the next trading day. Out of sample "
                 f"({quality.observations:,} limit-days, {quality.breaches} breaches): precision {quality.precision:.2f}, "
                 f"recall {quality.recall:.2f}, ROC AUC {quality.roc_auc:.2f}, base rate {quality.base_rate:.2%}; "
                 f"alert at {quality.threshold:.0%}."
             ),
-        )
+        }
+
+    @staticmethod
+    def _breach_failed(error: Exception) -> dict[str, Any]:
+        return {"breach": None, "breach_message": f"No breach probabilities: {error}"}
+
+    def _show_breach(self, updates: dict[str, Any]) -> None:
+        self.param.update(breach_running=False, **updates)
 
     def _loss_limits(self) -> list[LimitConfig]:
         """Return the active limits, or in Redis mode those the snapshots describe."""
