@@ -58,6 +58,14 @@ def test_records_come_back_in_order_with_their_details(trail: AuditTrail, actor:
     assert actor in set(only["actor"]) and set(only["kind"]) == {"rejection"}
 
 
+def test_the_newest_records_are_the_last_appended_in_their_order(trail: AuditTrail, actor: str) -> None:
+    trail.append(sample(actor))
+    assert list(trail.records(newest=2)["actor"]) == [actor, actor]  # the PostgreSQL table is shared: ours are last
+    assert list(trail.records(newest=2)["kind"]) == ["escalation", "reset"]
+    assert list(trail.records(limit_id="book-gross", newest=1)["kind"]) == ["breach"]  # filters first, then newest
+    assert trail.records(newest=2)["sequence"].is_monotonic_increasing
+
+
 def test_the_store_refuses_to_change_or_remove_a_record(trail: AuditTrail, actor: str) -> None:
     trail.record("breach", actor, "book-gross", {"value": 1})
     statements = ["UPDATE risk_audit SET actor = 'someone else'", "DELETE FROM risk_audit"]

@@ -135,7 +135,7 @@ class AuditTrail:
         return len(rows)
 
     def records(self, start: Any = None, end: Any = None, kind: str | None = None,
-                limit_id: str | None = None) -> pd.DataFrame:
+                limit_id: str | None = None, newest: int | None = None) -> pd.DataFrame:
         """Return stored records in the order they were appended, ``details`` decoded to dicts.
 
         Parameters
@@ -144,8 +144,10 @@ class AuditTrail:
             Inclusive bounds on ``ts_event``; naive times are UTC.
         kind, limit_id : str, optional
             Keep only records of this kind / limit.
+        newest : int, optional
+            Read only the last this many records (a dashboard's view), not the whole trail.
         """
-        query = select(*(RISK_AUDIT.c[name] for name in COLUMNS)).order_by(RISK_AUDIT.c.sequence)
+        query = select(*(RISK_AUDIT.c[name] for name in COLUMNS))
         if start is not None:
             query = query.where(RISK_AUDIT.c.ts_event >= _nanoseconds("start", start))
         if end is not None:
@@ -154,6 +156,11 @@ class AuditTrail:
             query = query.where(RISK_AUDIT.c.kind == _checked_kind(kind))
         if limit_id is not None:
             query = query.where(RISK_AUDIT.c.limit_id == limit_id)
+        if newest is None:
+            query = query.order_by(RISK_AUDIT.c.sequence)
+        else:
+            latest = query.order_by(RISK_AUDIT.c.sequence.desc()).limit(newest).subquery()
+            query = select(*(latest.c[name] for name in COLUMNS)).order_by(latest.c.sequence)
         with translate_errors(self._engine), self._engine.connect() as connection:
             rows = [dict(row) for row in connection.execute(query).mappings()]
         frame = pd.DataFrame(rows, columns=COLUMNS)

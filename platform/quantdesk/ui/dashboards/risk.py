@@ -289,11 +289,11 @@ class RiskDashboard(pn.viewable.Viewer):
         if self._trail is None:
             return
         try:
-            records = self._trail.records()
+            records = self._trail.records(newest=AUDIT_SHOWN)
         except QuantDeskError as error:
             self.detail = str(error)
             return
-        newest = records.iloc[::-1].head(AUDIT_SHOWN)
+        newest = records.iloc[::-1]
         self.audit = pd.DataFrame({
             "sequence": newest["sequence"].astype("int64"), "time": newest["ts_event"], "kind": newest["kind"],
             "actor": newest["actor"], "limit_id": newest["limit_id"],
